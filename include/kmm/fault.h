@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmm/fault.h - fault injection, modelled on the kernel's fault_attr
+ * (lib/fault-inject.c) and /proc/self/fail-nth.
+ *
+ * A fault point asks kmm_should_fail(attr, size) before it does its work.
+ * An attribute fails a call when all of these hold:
+ *   - fail-nth armed: the Nth call from arming fails (then disarms); or
+ *   - times != 0 (−1 = unlimited), every @interval-th call, and with
+ *     @probability percent.
+ * The boot parameter fail_page_alloc=<interval>,<probability>,<space>,<times>
+ * sets kmm_fail_page_alloc exactly as the kernel's does.
+ */
+#ifndef KMM_FAULT_H
+#define KMM_FAULT_H
+
+#include <stdatomic.h>
+
+#include <kmm/types.h>
+
+struct kmm_fault_attr {
+	const char *name;
+	unsigned long probability;	/* percent, 0..100 */
+	unsigned long interval;		/* 0/1: every call */
+	atomic_long times;		/* -1: no limit; 0: off */
+	atomic_long space;		/* bytes to let through first */
+	atomic_ulong count;		/* calls seen */
+	atomic_long nth;		/* >0: the nth call from now fails */
+	unsigned long min_order;	/* page alloc: ignore smaller orders */
+	bool ignore_gfp_reclaim;	/* page alloc: ignore sleeping allocs */
+	bool verbose;			/* log each injected failure */
+	atomic_ulong injected;		/* failures injected so far */
+};
+
+/* Fault points (more are added by later subsystems). */
+extern struct kmm_fault_attr kmm_fail_page_alloc;
+
+/**
+ * kmm_should_fail - decide whether this call at @attr fails.
+ * @size: bytes (for @space accounting).
+ * Context: any thread; lock-free.
+ */
+bool kmm_should_fail(struct kmm_fault_attr *attr, size_t size);
+
+/**
+ * kmm_fault_setup - parse "<interval>,<probability>,<space>,<times>".
+ * Return: 0 or -EINVAL (attr unchanged).
+ */
+int kmm_fault_setup(struct kmm_fault_attr *attr, const char *s, size_t len);
+
+/** kmm_fault_set_nth - make the @nth call from now fail (0: disarm). */
+void kmm_fault_set_nth(struct kmm_fault_attr *attr, long nth);
+
+/** kmm_fault_reset - disable @attr entirely and clear its counters. */
+void kmm_fault_reset(struct kmm_fault_attr *attr);
+
+#endif /* KMM_FAULT_H */

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmm/page_alloc.h - the buddy page allocator (Linux's mm/page_alloc.c).
+ *
+ * All functions are safe to call from any thread (each thread is a CPU, see
+ * kmm_port_cpu()).  None may be called before kmm_boot() or after
+ * kmm_shutdown().
+ */
+#ifndef KMM_PAGE_ALLOC_H
+#define KMM_PAGE_ALLOC_H
+
+#include <kmm/mmzone.h>
+
+/**
+ * kmm_alloc_pages_node - allocate 2^@order contiguous page frames.
+ * @nid: preferred node, or -1 for the current CPU's node.
+ * @gfp: GFP flags: zone modifiers (__GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM |
+ *   __GFP_MOVABLE), migratetype (__GFP_MOVABLE, __GFP_RECLAIMABLE),
+ *   __GFP_HIGH / no __GFP_DIRECT_RECLAIM (deeper reserves), __GFP_ZERO,
+ *   __GFP_COMP, __GFP_NOWARN, __GFP_THISNODE.
+ * @order: 0..KMM_MAX_PAGE_ORDER.
+ *
+ * Walks the zonelist of @nid from the highest zone @gfp allows downwards,
+ * checking the low watermark first and then the min watermark (reduced for
+ * __GFP_HIGH and atomic requests), taking orders 0-3 and pageblock order
+ * from the per-CPU lists and the rest from the zone free lists with the
+ * kernel's migratetype fallback.  kmm has no reclaim: where the kernel would
+ * reclaim, kmm fails.
+ *
+ * Context: any thread; takes pcp->lock and zone->lock; never sleeps.
+ * Return: the head page, with refcount 1, or NULL (with the kernel's
+ * "page allocation failure" warning unless __GFP_NOWARN).  @order above
+ * KMM_MAX_PAGE_ORDER returns NULL and warns (never with __GFP_NOWARN).
+ */
+struct kmm_page *kmm_alloc_pages_node(int nid, kmm_gfp_t gfp, unsigned order);
+
+/** kmm_alloc_pages - kmm_alloc_pages_node() on the current CPU's node. */
+struct kmm_page *kmm_alloc_pages(kmm_gfp_t gfp, unsigned order);
+
+/**
+ * kmm___free_pages - drop a reference to a block from kmm_alloc_pages().
+ * @page: the head page.
+ * @order: the order it was allocated with.
+ *
+ * When the last reference goes, the block returns to the per-CPU list or
+ * the zone free lists (merging with free buddies).  A free page, a tail
+ * page, a page never allocated, or an @order different from the
+ * allocation's gets an error report naming the PFN and changes nothing.
+ * Context: any thread; takes pcp->lock and/or zone->lock.
+ */
+void kmm___free_pages(struct kmm_page *page, unsigned order);
+
+/**
+ * kmm___get_free_pages - allocate and return the direct-map address.
+ * Return: the address, or 0.
+ */
+unsigned long kmm___get_free_pages(kmm_gfp_t gfp, unsigned order);
+
+/** kmm_get_zeroed_page - one zeroed page; Return: its address or 0. */
+unsigned long kmm_get_zeroed_page(kmm_gfp_t gfp);
+
+/**
+ * kmm_free_pages - free by direct-map address (0 is ignored).  An address
+ * outside the direct map is reported and ignored.
+ */
+void kmm_free_pages(unsigned long addr, unsigned order);
+
+/**
+ * kmm_alloc_pages_bulk - fill the NULL slots of @page_array with order-0
+ * pages, taking them from the per-CPU list under one lock hold.
+ * @nid: preferred node or -1.
+ * Return: the number of populated slots (those already populated count).
+ */
+unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid,
+				   unsigned long nr_pages,
+				   struct kmm_page **page_array);
+
+/** kmm_get_page - take a reference to an allocated page. */
+void kmm_get_page(struct kmm_page *page);
+
+/**
+ * kmm_put_page - drop a reference; the last one frees the block at the
+ * order it was allocated with.
+ */
+void kmm_put_page(struct kmm_page *page);
+
+static inline int kmm_page_ref_count(const struct kmm_page *page)
+{
+	return atomic_load_explicit(&page->_refcount, memory_order_relaxed);
+}
+
+/**
+ * kmm_drain_all_pages - return every per-CPU list of @zone (or of all zones
+ * when NULL) to the zone free lists.
+ * Context: any thread; takes each pcp->lock then zone->lock.
+ */
+void kmm_drain_all_pages(struct kmm_zone *zone);
+
+/**
+ * kmm_get_pfnblock_migratetype - the migratetype of the pageblock of @pfn.
+ * Return: enum kmm_migratetype (MIGRATE_ISOLATE when the isolate bit is set).
+ */
+int kmm_get_pfnblock_migratetype(uint64_t pfn);
+
+/**
+ * kmm_nr_free_pages - free pages of the machine (zone free lists only).
+ */
+uint64_t kmm_nr_free_pages(void);
+
+/**
+ * kmm_page_alloc_validate - check every zone: free lists agree with page
+ * flags and orders, no two free buddies are left unmerged, per-order and
+ * per-type counters and NR_FREE_PAGES agree with the lists, per-CPU counts
+ * agree with their lists, pageblock bytes hold valid types.
+ * Context: takes every pcp->lock and zone->lock; slow (walks the memmap).
+ * Return: 0, or -EINVAL after logging the first disagreement.
+ */
+int kmm_page_alloc_validate(void);
+
+/* Internal to the core (boot.c <-> page_alloc.c). */
+int kmm__page_alloc_init(void);
+void kmm__page_alloc_fini(void);
+void kmm__free_boot_range(uint64_t start_pfn, uint64_t end_pfn);
+void kmm__set_pageblock_migratetype(struct kmm_page *page, int mt);
+void kmm__setup_per_zone_wmarks(void);
+
+#endif /* KMM_PAGE_ALLOC_H */

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmm/port.h - the narrow platform contract.
+ *
+ * Everything the freestanding core needs from its host goes through these
+ * functions; the core contains no OS #ifdef.  Two ports exist:
+ *   src/port/linux/  hosted: memfd-backed physical memory, mmap'ed direct
+ *                    map and kernel VA, pthread locks, threads as CPUs;
+ *   src/port/none/   freestanding reference: static arenas, no host memory
+ *                    (shadow mode only), single CPU.
+ *
+ * A kernel adopting kmm implements the same dozen hooks.
+ *
+ * Groups:
+ *   1. metadata memory        kmm_port_meta_alloc/free
+ *   2. physical memory        kmm_port_phys_init/fini
+ *   3. kernel VA + mappings   kmm_port_va_reserve/release, kmm_port_map,
+ *                             kmm_port_unmap
+ *   4. locks                  kmm_port_lock_*
+ *   5. CPUs                   kmm_port_cpu, kmm_port_nr_host_cpus
+ *   6. time and log           kmm_port_clock_ns, kmm_port_log
+ *
+ * Failure injection of host calls (issue "reliability") is done by the core
+ * around these hooks, not inside them.
+ */
+#ifndef KMM_PORT_H
+#define KMM_PORT_H
+
+#include <kmm/types.h>
+
+/* How physical memory is backed. */
+enum kmm_mode {
+	KMM_MODE_REAL = 0,	/* memfd memory, host mappings follow PTEs, lazy unmap */
+	KMM_MODE_STRICT = 1,	/* as REAL, but every unmap reaches the host at once */
+	KMM_MODE_SHADOW = 2,	/* metadata only: no host memory at all */
+};
+
+/* ---- 1. metadata memory ------------------------------------------------ */
+
+/**
+ * kmm_port_meta_alloc - memory for kmm's own metadata (memmap, tables).
+ * @size: bytes, > 0.
+ * Context: any; may sleep in the hosted port.
+ * Return: zero-filled memory aligned to 64 bytes (to the page when @size is
+ * at least a page), or NULL.
+ */
+void *kmm_port_meta_alloc(size_t size);
+
+/** kmm_port_meta_free - give back memory from kmm_port_meta_alloc(). */
+void kmm_port_meta_free(void *p, size_t size);
+
+/* ---- 2. physical memory ------------------------------------------------ */
+
+/**
+ * kmm_port_phys_init - create the physical memory of a machine.
+ * @nr_nodes: NUMA nodes, 1..KMM_MAX_NUMNODES.
+ * @node_start_pfn: first PFN of each node (PFNs are machine-global).
+ * @node_pages: number of page frames of each node.
+ * @mode: enum kmm_mode.
+ * @direct_map: out: address of PFN 0 in the direct map; in shadow mode a
+ *   fake, never dereferenced address (the x86-64 PAGE_OFFSET).
+ *
+ * The hosted port makes one memfd per node, where PFN n is file offset
+ * n * PAGE_SIZE, and maps all nodes once, contiguously by PFN, at
+ * *@direct_map.
+ * Return: 0, -ENOMEM (host refused memory), -EINVAL.
+ */
+int kmm_port_phys_init(unsigned nr_nodes, const uint64_t *node_start_pfn,
+		       const uint64_t *node_pages, enum kmm_mode mode,
+		       uintptr_t *direct_map);
+
+/** kmm_port_phys_fini - undo kmm_port_phys_init(); frees every host resource. */
+void kmm_port_phys_fini(void);
+
+/* ---- 3. kernel virtual address space ----------------------------------- */
+
+/**
+ * kmm_port_va_reserve - reserve @size bytes of address space for vmalloc.
+ * @size: bytes, page aligned.
+ * @base: out: start of the reservation.  Real/strict: a PROT_NONE host
+ *   reservation whose addresses are real pointers.  Shadow: the x86-64
+ *   VMALLOC_START, never dereferenced.
+ * Return: 0 or -ENOMEM.
+ */
+int kmm_port_va_reserve(size_t size, uintptr_t *base);
+
+/** kmm_port_va_release - release the reservation of kmm_port_va_reserve(). */
+void kmm_port_va_release(void);
+
+#define KMM_PORT_PROT_READ 0x1
+#define KMM_PORT_PROT_WRITE 0x2
+#define KMM_PORT_PROT_EXEC 0x4
+
+/**
+ * kmm_port_map - make [@va, @va + @nr_pages pages) show page frames
+ * @pfn.. of node @nid with protection @prot.
+ * @va must lie inside a reservation made by kmm (kernel VA or a user mm);
+ * the hosted port uses mmap(MAP_FIXED | MAP_SHARED) of the node memfd, one
+ * call per run of contiguous PFNs (the caller passes runs).
+ * Return: 0, or -ENOMEM when the host refuses (e.g. vm.max_map_count).
+ */
+int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
+		 unsigned prot);
+
+/**
+ * kmm_port_unmap - return [@va, @va + @nr_pages pages) to the PROT_NONE
+ * reservation: later accesses fault.
+ * Return: 0 or -ENOMEM.
+ */
+int kmm_port_unmap(uintptr_t va, size_t nr_pages);
+
+/* ---- 4. locks ---------------------------------------------------------- */
+
+/*
+ * A sleeping-or-spinning mutual exclusion lock; the hosted port uses a
+ * pthread mutex.  Storage is opaque so the core stays freestanding.
+ */
+typedef struct {
+	_Alignas(16) unsigned char opaque[64];
+} kmm_port_lock_t;
+
+void kmm_port_lock_init(kmm_port_lock_t *l);
+void kmm_port_lock_destroy(kmm_port_lock_t *l);
+void kmm_port_lock(kmm_port_lock_t *l);
+/** kmm_port_trylock - Return: true if the lock was taken. */
+bool kmm_port_trylock(kmm_port_lock_t *l);
+void kmm_port_unlock(kmm_port_lock_t *l);
+
+/* ---- 5. CPUs ----------------------------------------------------------- */
+
+/**
+ * kmm_port_cpu - the CPU the calling thread runs on.
+ * Hosted: the CPU bound by kmm_port_bind_cpu() for this thread, else the
+ * host CPU from sched_getcpu().  The core reduces it modulo nr_cpus.
+ */
+unsigned kmm_port_cpu(void);
+
+/**
+ * kmm_port_bind_cpu - make the calling thread CPU @cpu (-1: follow the host).
+ */
+void kmm_port_bind_cpu(int cpu);
+
+/** kmm_port_nr_host_cpus - CPUs the host offers (default for nr_cpus=). */
+unsigned kmm_port_nr_host_cpus(void);
+
+/* ---- 6. time and log --------------------------------------------------- */
+
+/** kmm_port_clock_ns - a monotonic clock in nanoseconds. */
+uint64_t kmm_port_clock_ns(void);
+
+#define KMM_LOG_ERR 3
+#define KMM_LOG_WARNING 4
+#define KMM_LOG_INFO 6
+#define KMM_LOG_DEBUG 7
+
+/**
+ * kmm_port_log - print one complete message line (no trailing newline in
+ * @msg).  Hosted: to stderr, unless kmm_set_log_hook() redirected it.
+ */
+void kmm_port_log(int level, const char *msg);
+
+#endif /* KMM_PORT_H */

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmm.c - the kmm program: boots a machine and runs one subcommand.
+ *
+ *   kmm run     the main job: mixed workload, checked bytes, reports
+ *   kmm info    one /proc report, optionally after the workload
+ *   kmm bench   the benchmarks of bench/ (when built in)
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kmm/kmm.h>
+
+#include "workload.h"
+
+#ifdef KMM_HAVE_BENCH
+#include "bench.h"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char *boot_cmdline = "";
+
+static void print_report(size_t (*fn)(char *, size_t))
+{
+	size_t need = fn(NULL, 0) + 1;
+	char *buf = malloc(need);
+
+	if (!buf)
+		return;
+	fn(buf, need);
+	fputs(buf, stdout);
+	free(buf);
+}
+
+static int do_boot(void)
+{
+	int ret = kmm_boot(boot_cmdline);
+
+	if (ret) {
+		fprintf(stderr, "kmm: boot \"%s\" failed: %s\n", boot_cmdline,
+			strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmm run [--boot \"PARAMS\"] [--steps N] [--threads N] [--seed N]\n"
+		"\n"
+		"Boot a machine (default: mem=1G, one CPU per host CPU) and run the\n"
+		"main job: every CPU allocates and frees pages of all orders and\n"
+		"migratetypes in a kernel-like mix, stamping every page through the\n"
+		"direct map and checking the stamps before each free.  Prints\n"
+		"/proc/buddyinfo and /proc/pagetypeinfo before and after (with a\n"
+		"quarter of the blocks still held), a summary, and validates every\n"
+		"structure.  Exit 0 when all bytes and structures check out.\n"
+		"\n"
+		"  --boot PARAMS   kernel-style boot parameters (see kmm_boot(3))\n"
+		"  --steps N       operations per CPU (default 200000)\n"
+		"  --threads N     worker threads (default: one per CPU)\n"
+		"  --seed N        workload seed (default: from the clock; printed)\n");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "boot", required_argument, NULL, 'b' },
+		{ "steps", required_argument, NULL, 's' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct workload_opts wo = { .steps = 200000, .keep_percent = 25 };
+	struct workload_result r;
+	uint64_t free_boot, free_end;
+	int c, ret = 0;
+	unsigned i;
+
+	wo.seed = (uint64_t)time(NULL);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "b:s:t:S:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': boot_cmdline = optarg; break;
+		case 's': wo.steps = strtoul(optarg, NULL, 0); break;
+		case 't': wo.threads = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'S': wo.seed = strtoull(optarg, NULL, 0); break;
+		case 'h': run_usage(stdout); return 0;
+		default: run_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		run_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (do_boot())
+		return 1;
+	printf("kmm: booted \"%s\": %u node(s), %u CPU(s), %" PRIu64 " MiB, mode %s, min_free_kbytes %" PRIu64 "\n",
+	       boot_cmdline, kmm_machine.nr_nodes, kmm_machine.nr_cpus,
+	       kmm_machine.max_pfn >> 8,
+	       kmm_machine.params.mode == KMM_MODE_SHADOW ? "shadow" :
+	       kmm_machine.params.mode == KMM_MODE_STRICT ? "strict" : "real",
+	       kmm_machine.min_free_kbytes);
+	printf("kmm: workload seed %" PRIu64 ", %lu steps per CPU\n\n", wo.seed,
+	       wo.steps);
+	free_boot = kmm_nr_free_pages();
+
+	printf("==> /proc/buddyinfo (before) <==\n");
+	print_report(kmm_report_buddyinfo);
+	printf("\n==> /proc/pagetypeinfo (before) <==\n");
+	print_report(kmm_report_pagetypeinfo);
+
+	if (workload_run(&wo, &r)) {
+		fprintf(stderr, "kmm: FAIL: %lu corrupted pages\n", r.corrupt_pages);
+		ret = 1;
+	}
+	if (kmm_page_alloc_validate()) {
+		fprintf(stderr, "kmm: FAIL: page allocator validation\n");
+		ret = 1;
+	}
+	printf("\n==> /proc/buddyinfo (after, %lu blocks held) <==\n", r.held_blocks);
+	print_report(kmm_report_buddyinfo);
+	printf("\n==> /proc/pagetypeinfo (after, %lu blocks held) <==\n", r.held_blocks);
+	print_report(kmm_report_pagetypeinfo);
+
+	if (workload_release(&r)) {
+		fprintf(stderr, "kmm: FAIL: %lu corrupted pages on release\n",
+			r.corrupt_pages);
+		ret = 1;
+	}
+	kmm_drain_all_pages(NULL);
+	free_end = kmm_nr_free_pages();
+	if (kmm_page_alloc_validate()) {
+		fprintf(stderr, "kmm: FAIL: page allocator validation after release\n");
+		ret = 1;
+	}
+	if (free_end != free_boot) {
+		fprintf(stderr, "kmm: FAIL: %" PRIu64 " free pages at boot, %" PRIu64 " at the end\n",
+			free_boot, free_end);
+		ret = 1;
+	}
+
+	printf("\n==> summary <==\n");
+	printf("allocations      %lu (%.0f/s), frees %lu, failures %lu\n", r.allocs,
+	       r.seconds > 0 ? (double)(r.allocs + r.frees) / r.seconds : 0.0, r.frees,
+	       r.fails);
+	printf("by order        ");
+	for (i = 0; i < 11; i++)
+		printf(" %u:%lu", i, r.by_order[i]);
+	printf("\nby migratetype   Unmovable:%lu Movable:%lu Reclaimable:%lu\n",
+	       r.by_mt[0], r.by_mt[1], r.by_mt[2]);
+	printf("pages verified   %lu (corrupt: %lu)\n", r.verified_pages, r.corrupt_pages);
+	printf("free pages       %" PRIu64 " at boot, %" PRIu64 " after release and drain\n",
+	       free_boot, free_end);
+	for (i = 0; i < KMM_NR_STAT_ITEMS; i++)
+		printf("%-24s %lu\n", kmm_stat_names[i], kmm_stat_read(i));
+	printf("elapsed          %.3f s\n", r.seconds);
+	printf("result           %s\n", ret ? "FAIL" : "OK");
+	kmm_shutdown();
+	return ret;
+}
+
+/* ---- info -------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	size_t (*fn)(char *, size_t);
+} reports[] = {
+	{ "buddyinfo", kmm_report_buddyinfo },
+	{ "pagetypeinfo", kmm_report_pagetypeinfo },
+	{ "zoneinfo", kmm_report_zoneinfo },
+	{ "meminfo", kmm_report_meminfo },
+};
+
+static void info_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: kmm info [--boot \"PARAMS\"] [--workload] [--seed N] REPORT...\n\n"
+		   "Boot a machine and print /proc reports in the kernel's formats.\n"
+		   "With --workload, first run a short mixed workload and keep a\n"
+		   "quarter of its blocks allocated.  REPORT is one of:");
+	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++)
+		fprintf(f, " %s", reports[i].name);
+	fprintf(f, " (default: all)\n");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "boot", required_argument, NULL, 'b' },
+		{ "workload", no_argument, NULL, 'w' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct workload_opts wo = { .steps = 20000, .keep_percent = 25, .seed = 1 };
+	struct workload_result r;
+	int c, wl = 0, ret = 0, i, first;
+	size_t k;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "b:wS:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': boot_cmdline = optarg; break;
+		case 'w': wl = 1; break;
+		case 'S': wo.seed = strtoull(optarg, NULL, 0); break;
+		case 'h': info_usage(stdout); return 0;
+		default: info_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	for (i = optind; i < argc; i++) {
+		for (k = 0; k < sizeof(reports) / sizeof(reports[0]); k++)
+			if (!strcmp(argv[i], reports[k].name))
+				break;
+		if (k == sizeof(reports) / sizeof(reports[0])) {
+			fprintf(stderr, "kmm info: unknown report '%s'\n", argv[i]);
+			info_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (do_boot())
+		return 1;
+	if (wl && workload_run(&wo, &r))
+		ret = 1;
+	first = 1;
+	for (k = 0; k < sizeof(reports) / sizeof(reports[0]); k++) {
+		int want = optind == argc;
+
+		for (i = optind; i < argc; i++)
+			if (!strcmp(argv[i], reports[k].name))
+				want = 1;
+		if (!want)
+			continue;
+		if (optind != argc - 1) {
+			printf("%s==> /proc/%s <==\n", first ? "" : "\n", reports[k].name);
+			first = 0;
+		}
+		print_report(reports[k].fn);
+	}
+	if (wl && workload_release(&r))
+		ret = 1;
+	kmm_shutdown();
+	return ret;
+}
+
+/* ---- bench ------------------------------------------------------------- */
+
+static int cmd_bench(int argc, char **argv)
+{
+#ifdef KMM_HAVE_BENCH
+	return kmm_bench_main(argc, argv);
+#else
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "kmm bench: this kmm was built without bench/\n");
+	return 1;
+#endif
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} cmds[] = {
+	{ "run", cmd_run, "the main job: mixed workload, checked bytes, reports" },
+	{ "info", cmd_info, "print /proc reports (buddyinfo, pagetypeinfo, zoneinfo, meminfo)" },
+	{ "bench", cmd_bench, "run the benchmarks and print kmm vs baseline ratios" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: kmm COMMAND [OPTIONS]   (kmm COMMAND --help for more)\n\n"
+		   "kmm: the Linux kernel's memory-mapping subsystem in userspace, on\n"
+		   "real memory.  Commands:\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "kmm: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
