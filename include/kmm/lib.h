@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 
+#include <kmm/port.h>
 #include <kmm/types.h>
 
 /**

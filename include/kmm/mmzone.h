@@ -269,6 +269,8 @@ struct kmm_machine {
 	struct kmm_cma_reservation cma_reserved[KMM_MAX_CMA_AREAS];
 	uint64_t totalram_pages;
 	uint64_t totalcma_pages;
+	uintptr_t vmalloc_start;	/* kernel VA space [start, end) */
+	uintptr_t vmalloc_end;
 };
 
 /* The one machine; valid between kmm_boot() and kmm_shutdown(). */

@@ -26,6 +26,7 @@
 #include <kmm/fault.h>
 #include <kmm/lib.h>
 #include <kmm/page_alloc.h>
+#include <kmm/pgtable.h>
 #include <kmm/stat.h>
 
 struct kmm_machine kmm_machine;
@@ -570,9 +571,25 @@ int kmm_boot(const char *cmdline)
 	ret = kmm__page_alloc_init();
 	if (ret)
 		goto fail_meta;
-	kmm_machine.booted = true;
+	ret = kmm_port_va_reserve(params.vmalloc_bytes, &kmm_machine.vmalloc_start);
+	if (ret) {
+		kmm_pr_err("boot: cannot reserve %llu MiB of kernel VA space",
+			   (unsigned long long)(params.vmalloc_bytes >> 20));
+		goto fail_pa;
+	}
+	kmm_machine.vmalloc_end = kmm_machine.vmalloc_start + params.vmalloc_bytes;
+	kmm_machine.booted = true;	/* the page allocator works from here */
+	ret = kmm_mm_init(&kmm_init_mm, "init_mm", true);
+	if (ret) {
+		kmm_machine.booted = false;
+		goto fail_va;
+	}
 	return 0;
 
+fail_va:
+	kmm_port_va_release();
+fail_pa:
+	kmm__page_alloc_fini();
 fail_meta:
 	free_machine_meta();
 fail_phys:
@@ -588,6 +605,8 @@ void kmm_shutdown(void)
 {
 	if (!kmm_machine.booted)
 		return;
+	kmm_mm_free_pgtables(&kmm_init_mm);
+	kmm_port_va_release();
 	kmm__page_alloc_fini();
 	free_machine_meta();
 	kmm_port_phys_fini();
