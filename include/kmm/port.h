@@ -19,6 +19,7 @@
  *   4. locks                  kmm_port_lock_*
  *   5. CPUs                   kmm_port_cpu, kmm_port_nr_host_cpus
  *   6. time and log           kmm_port_clock_ns, kmm_port_log
+ *   7. symbols                kmm_port_symbolize (vmallocinfo callers)
  *
  * Failure injection of host calls (issue "reliability") is done by the core
  * around these hooks, not inside them.
@@ -158,5 +159,15 @@ uint64_t kmm_port_clock_ns(void);
  * @msg).  Hosted: to stderr, unless kmm_set_log_hook() redirected it.
  */
 void kmm_port_log(int level, const char *msg);
+
+/* ---- 7. symbols -------------------------------------------------------- */
+
+/**
+ * kmm_port_symbolize - write @addr as the kernel's %pS does,
+ * "symbol+0xoff/0xlen", into @buf.
+ * Context: any.  Return: characters written, or 0 when @addr cannot be
+ * resolved (the caller then prints the raw address).
+ */
+int kmm_port_symbolize(const void *addr, char *buf, size_t size);
 
 #endif /* KMM_PORT_H */

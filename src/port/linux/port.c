@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * port.c - the hosted Linux port: real memory in userspace.
+ *
+ * Implements every hook of kmm/port.h on top of Linux system calls.
+ *
+ * Physical memory
+ *   One memfd per NUMA node ("kmm-node<N>").  PFNs are machine-global and
+ *   PFN n is byte n * PAGE_SIZE of its node's memfd, so a node's file is
+ *   sparse below node_start_pfn.  Nothing is allocated from the host until
+ *   a page is touched.
+ *
+ * The direct map
+ *   One PROT_NONE, MAP_NORESERVE reservation of max_pfn pages for the whole
+ *   machine; each node's range [start_pfn, end_pfn) is then mapped over it
+ *   with MAP_FIXED | MAP_SHARED from its memfd, so PFN n lives at
+ *   direct_map + n * PAGE_SIZE and holes between nodes stay inaccessible.
+ *
+ * Kernel VA and mappings
+ *   kmm_port_va_reserve() makes another PROT_NONE reservation; the core's
+ *   page tables decide what is mapped in it and call kmm_port_map() /
+ *   kmm_port_unmap(), which place memfd pages with MAP_FIXED | MAP_SHARED
+ *   or turn the range back into PROT_NONE reservation.  MAP_FIXED replaces
+ *   silently, so both only act inside a registered region (see
+ *   port_linux.h); anything else is refused, never scribbled over.
+ *
+ * Shadow mode
+ *   No memfd, no host mappings: the direct map and kernel VA are the fake
+ *   x86-64 addresses PAGE_OFFSET and VMALLOC_START, and map/unmap succeed
+ *   without doing anything.
+ *
+ * Host limits
+ *   Every distinct host mapping costs one entry of the process's
+ *   vm.max_map_count (65530 by default).  When mmap() fails with ENOMEM the
+ *   call returns -ENOMEM and the first such failure of a boot logs a
+ *   message naming the sysctl.
+ *
+ * Locking
+ *   phys_init/phys_fini and va_reserve/va_release run single-threaded at
+ *   boot and shutdown (kmm_boot() context).  map/unmap may run on any
+ *   thread: they read the boot-time state without locks and the region
+ *   registry under a reader-writer lock, held across the mmap() call so a
+ *   region cannot be unregistered (and its reservation released) while a
+ *   MAP_FIXED lands in it.
+ */
+#define _GNU_SOURCE
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kmm/lib.h>
+#include <kmm/mmzone.h>
+#include <kmm/port.h>
+
+#include "port_linux.h"
+
+#define PORT_PAGE_SIZE ((size_t)KMM_PAGE_SIZE)
+
+/* x86-64 PAGE_OFFSET and VMALLOC_START (4-level paging, no KASLR). */
+#define SHADOW_DIRECT_MAP ((uintptr_t)0xffff888000000000ULL)
+#define SHADOW_VMALLOC_START ((uintptr_t)0xffffc90000000000ULL)
+
+/* Metadata of at least this size comes straight from mmap(). */
+#define META_MMAP_MIN ((size_t)64 * 1024)
+#define META_ALIGN ((size_t)64)
+
+/* Largest PFN we accept: keeps every byte offset inside off_t. */
+#define PORT_MAX_PFN (((uint64_t)1 << 62) >> KMM_PAGE_SHIFT)
+
+/* Route port messages through the core's logger (and its hook). */
+#define port_err(...) kmm_printk(KMM_LOG_ERR, __VA_ARGS__)
+#define port_warn(...) kmm_printk(KMM_LOG_WARNING, __VA_ARGS__)
+
+/* ---- 1. metadata memory ------------------------------------------------ */
+
+static size_t round_up_checked(size_t size, size_t align, bool *overflow)
+{
+	if (size > SIZE_MAX - (align - 1)) {
+		*overflow = true;
+		return 0;
+	}
+	*overflow = false;
+	return (size + align - 1) & ~(align - 1);
+}
+
+void *kmm_port_meta_alloc(size_t size)
+{
+	bool overflow;
+	size_t align, len;
+	void *p;
+
+	if (size == 0)
+		return NULL;
+
+	if (size >= META_MMAP_MIN) {
+		/* Page aligned, zero-filled and lazily backed by the host. */
+		len = round_up_checked(size, PORT_PAGE_SIZE, &overflow);
+		if (overflow)
+			return NULL;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+
+	align = size >= PORT_PAGE_SIZE ? PORT_PAGE_SIZE : META_ALIGN;
+	len = round_up_checked(size, align, &overflow);
+	if (overflow)
+		return NULL;
+	p = aligned_alloc(align, len);
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
+
+void kmm_port_meta_free(void *p, size_t size)
+{
+	bool overflow;
+	size_t len;
+
+	if (!p)
+		return;
+	if (size >= META_MMAP_MIN) {
+		len = round_up_checked(size, PORT_PAGE_SIZE, &overflow);
+		if (overflow || munmap(p, len) != 0)
+			port_err("port: meta_free(%p, %zu): bad size or address",
+				 p, size);
+		return;
+	}
+	free(p);
+}
+
+/* ---- the region registry ----------------------------------------------- */
+
+struct port_region {
+	uintptr_t start;
+	uintptr_t end;		/* exclusive */
+};
+
+static pthread_rwlock_t region_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct port_region *regions;	/* sorted by start, disjoint */
+static size_t nr_regions;
+static size_t regions_cap;
+
+/* Index of the first region with start > @addr.  region_lock held. */
+static size_t region_upper_bound(uintptr_t addr)
+{
+	size_t lo = 0, hi = nr_regions;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (regions[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Is [@start, @start + @len) inside one region?  region_lock held. */
+static bool region_covers_locked(uintptr_t start, size_t len)
+{
+	size_t i = region_upper_bound(start);
+
+	if (i == 0)
+		return false;
+	i--;
+	/* regions[i].start <= start by construction. */
+	return start < regions[i].end && len <= regions[i].end - start;
+}
+
+int kmm_port_linux_register_region(uintptr_t start, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || (start | len) & (PORT_PAGE_SIZE - 1) ||
+	    start + len < start) {
+		port_err("port: register_region(%#lx, %#zx): empty, unaligned or wrapping",
+			 (unsigned long)start, len);
+		return -EINVAL;
+	}
+
+	pthread_rwlock_wrlock(&region_lock);
+	i = region_upper_bound(start);
+	if ((i > 0 && regions[i - 1].end > start) ||
+	    (i < nr_regions && regions[i].start < start + len)) {
+		pthread_rwlock_unlock(&region_lock);
+		port_err("port: register_region(%#lx, %#zx): overlaps a registered region",
+			 (unsigned long)start, len);
+		return -EINVAL;
+	}
+	if (nr_regions == regions_cap) {
+		size_t cap = regions_cap ? regions_cap * 2 : 16;
+		struct port_region *n = realloc(regions, cap * sizeof(*n));
+
+		if (!n) {
+			pthread_rwlock_unlock(&region_lock);
+			return -ENOMEM;
+		}
+		regions = n;
+		regions_cap = cap;
+	}
+	memmove(&regions[i + 1], &regions[i],
+		(nr_regions - i) * sizeof(*regions));
+	regions[i].start = start;
+	regions[i].end = start + len;
+	nr_regions++;
+	pthread_rwlock_unlock(&region_lock);
+	return 0;
+}
+
+void kmm_port_linux_unregister_region(uintptr_t start)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&region_lock);
+	i = region_upper_bound(start);
+	if (i == 0 || regions[i - 1].start != start) {
+		pthread_rwlock_unlock(&region_lock);
+		port_warn("port: unregister_region(%#lx): no region starts there",
+			  (unsigned long)start);
+		return;
+	}
+	i--;
+	memmove(&regions[i], &regions[i + 1],
+		(nr_regions - i - 1) * sizeof(*regions));
+	nr_regions--;
+	if (nr_regions == 0) {
+		free(regions);
+		regions = NULL;
+		regions_cap = 0;
+	}
+	pthread_rwlock_unlock(&region_lock);
+}
+
+/* ---- 2. physical memory ------------------------------------------------ */
+
+static struct {
+	bool inited;
+	enum kmm_mode mode;
+	unsigned nr_nodes;
+	int memfd[KMM_MAX_NUMNODES];		/* -1: node has no pages */
+	uint64_t start_pfn[KMM_MAX_NUMNODES];
+	uint64_t end_pfn[KMM_MAX_NUMNODES];
+	uintptr_t base;				/* direct map (real mode) */
+	size_t len;
+} phys;
+
+/* Logged once per boot: the first host refusal that looks like the limit. */
+static atomic_bool map_count_warned;
+
+static long read_max_map_count(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Log a host mmap() refusal; ENOMEM explains vm.max_map_count once. */
+static void report_map_failure(const char *what, uintptr_t va, size_t len,
+			       int err)
+{
+	if (err == ENOMEM) {
+		if (!atomic_exchange(&map_count_warned, true))
+			port_err("port: %s of %zu bytes at %#lx refused by the host (%s): "
+				 "too many separate mappings? the host's vm.max_map_count "
+				 "is %ld; raise it (sysctl -w vm.max_map_count=N) or map "
+				 "fewer ranges",
+				 what, len, (unsigned long)va, strerror(err),
+				 read_max_map_count());
+		return;
+	}
+	port_err("port: %s of %zu bytes at %#lx failed: %s", what, len,
+		 (unsigned long)va, strerror(err));
+}
+
+static void phys_undo(void)
+{
+	unsigned i;
+
+	if (phys.base)
+		munmap((void *)phys.base, phys.len);
+	for (i = 0; i < KMM_MAX_NUMNODES; i++) {
+		if (phys.memfd[i] >= 0)
+			close(phys.memfd[i]);
+		phys.memfd[i] = -1;
+	}
+	phys.base = 0;
+	phys.len = 0;
+	phys.nr_nodes = 0;
+	phys.inited = false;
+}
+
+static int phys_check_args(unsigned nr_nodes, const uint64_t *start,
+			   const uint64_t *pages, enum kmm_mode mode,
+			   const uintptr_t *direct_map, uint64_t *max_pfn)
+{
+	unsigned i, j;
+
+	*max_pfn = 0;
+	if (nr_nodes < 1 || nr_nodes > KMM_MAX_NUMNODES || !start || !pages ||
+	    !direct_map) {
+		port_err("port: phys_init: bad arguments (nr_nodes=%u)", nr_nodes);
+		return -EINVAL;
+	}
+	if (mode != KMM_MODE_REAL && mode != KMM_MODE_STRICT &&
+	    mode != KMM_MODE_SHADOW) {
+		port_err("port: phys_init: unknown mode %d", (int)mode);
+		return -EINVAL;
+	}
+	for (i = 0; i < nr_nodes; i++) {
+		if (start[i] > PORT_MAX_PFN || pages[i] > PORT_MAX_PFN - start[i]) {
+			port_err("port: phys_init: node %u range [%#llx, +%#llx) too large",
+				 i, (unsigned long long)start[i],
+				 (unsigned long long)pages[i]);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (!pages[i] || !pages[j])
+				continue;
+			if (start[i] < start[j] + pages[j] &&
+			    start[j] < start[i] + pages[i]) {
+				port_err("port: phys_init: nodes %u and %u overlap", j, i);
+				return -EINVAL;
+			}
+		}
+		if (start[i] + pages[i] > *max_pfn)
+			*max_pfn = start[i] + pages[i];
+	}
+	if (*max_pfn == 0) {
+		port_err("port: phys_init: no memory");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kmm_port_phys_init(unsigned nr_nodes, const uint64_t *node_start_pfn,
+		       const uint64_t *node_pages, enum kmm_mode mode,
+		       uintptr_t *direct_map)
+{
+	uint64_t max_pfn;
+	unsigned i;
+	void *base;
+	int ret;
+
+	if (phys.inited) {
+		port_err("port: phys_init: physical memory already exists");
+		return -EINVAL;
+	}
+	ret = phys_check_args(nr_nodes, node_start_pfn, node_pages, mode,
+			      direct_map, &max_pfn);
+	if (ret)
+		return ret;
+
+	for (i = 0; i < KMM_MAX_NUMNODES; i++)
+		phys.memfd[i] = -1;
+	phys.mode = mode;
+	phys.nr_nodes = nr_nodes;
+	phys.base = 0;
+	phys.len = 0;
+	for (i = 0; i < nr_nodes; i++) {
+		phys.start_pfn[i] = node_start_pfn[i];
+		phys.end_pfn[i] = node_start_pfn[i] + node_pages[i];
+	}
+	atomic_store(&map_count_warned, false);
+
+	if (mode == KMM_MODE_SHADOW) {
+		phys.inited = true;
+		*direct_map = SHADOW_DIRECT_MAP;
+		return 0;
+	}
+
+	if (max_pfn > (uint64_t)(SIZE_MAX >> KMM_PAGE_SHIFT)) {
+		port_err("port: phys_init: %llu pages do not fit the address space",
+			 (unsigned long long)max_pfn);
+		phys_undo();
+		return -ENOMEM;
+	}
+	phys.len = (size_t)max_pfn << KMM_PAGE_SHIFT;
+	base = mmap(NULL, phys.len, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		port_err("port: phys_init: cannot reserve %zu bytes of address space for the direct map: %s",
+			 phys.len, strerror(errno));
+		phys.len = 0;
+		phys_undo();
+		return -ENOMEM;
+	}
+	phys.base = (uintptr_t)base;
+
+	for (i = 0; i < nr_nodes; i++) {
+		char name[32];
+		size_t off, len;
+		void *p;
+		int fd;
+
+		if (phys.start_pfn[i] == phys.end_pfn[i])
+			continue;
+		snprintf(name, sizeof(name), "kmm-node%u", i);
+		fd = memfd_create(name, MFD_CLOEXEC);
+		if (fd < 0) {
+			port_err("port: phys_init: memfd_create(%s): %s", name,
+				 strerror(errno));
+			goto fail;
+		}
+		phys.memfd[i] = fd;
+		if (ftruncate(fd, (off_t)(phys.end_pfn[i] << KMM_PAGE_SHIFT)) != 0) {
+			port_err("port: phys_init: sizing %s to %llu bytes: %s", name,
+				 (unsigned long long)(phys.end_pfn[i] << KMM_PAGE_SHIFT),
+				 strerror(errno));
+			goto fail;
+		}
+		off = (size_t)phys.start_pfn[i] << KMM_PAGE_SHIFT;
+		len = (size_t)(phys.end_pfn[i] - phys.start_pfn[i]) << KMM_PAGE_SHIFT;
+		p = mmap((void *)(phys.base + off), len, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_SHARED, fd, (off_t)off);
+		if (p == MAP_FAILED) {
+			port_err("port: phys_init: mapping node %u (%zu bytes) into the direct map: %s",
+				 i, len, strerror(errno));
+			goto fail;
+		}
+	}
+
+	phys.inited = true;
+	*direct_map = phys.base;
+	return 0;
+
+fail:
+	phys_undo();
+	return -ENOMEM;
+}
+
+void kmm_port_phys_fini(void)
+{
+	if (!phys.inited)
+		return;
+	phys_undo();
+}
+
+/* ---- 3. kernel virtual address space ----------------------------------- */
+
+static bool shadow_mode(void)
+{
+	return phys.inited && phys.mode == KMM_MODE_SHADOW;
+}
+
+static struct {
+	bool reserved;
+	bool host;		/* a real host reservation (not shadow) */
+	uintptr_t base;
+	size_t size;
+} kva;
+
+int kmm_port_va_reserve(size_t size, uintptr_t *base)
+{
+	void *p;
+	int ret;
+
+	if (!base || size == 0 || (size & (PORT_PAGE_SIZE - 1))) {
+		port_err("port: va_reserve(%#zx): empty or unaligned", size);
+		return -EINVAL;
+	}
+	if (kva.reserved) {
+		port_err("port: va_reserve: kernel VA is already reserved");
+		return -EINVAL;
+	}
+
+	if (shadow_mode()) {
+		kva.reserved = true;
+		kva.host = false;
+		kva.base = SHADOW_VMALLOC_START;
+		kva.size = size;
+		*base = kva.base;
+		return 0;
+	}
+
+	p = mmap(NULL, size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		port_err("port: va_reserve: cannot reserve %zu bytes of kernel VA: %s",
+			 size, strerror(errno));
+		return -ENOMEM;
+	}
+	ret = kmm_port_linux_register_region((uintptr_t)p, size);
+	if (ret) {
+		munmap(p, size);
+		return -ENOMEM;
+	}
+	kva.reserved = true;
+	kva.host = true;
+	kva.base = (uintptr_t)p;
+	kva.size = size;
+	*base = kva.base;
+	return 0;
+}
+
+void kmm_port_va_release(void)
+{
+	if (!kva.reserved)
+		return;
+	if (kva.host) {
+		kmm_port_linux_unregister_region(kva.base);
+		munmap((void *)kva.base, kva.size);
+	}
+	kva.reserved = false;
+	kva.host = false;
+	kva.base = 0;
+	kva.size = 0;
+}
+
+static int host_prot(unsigned prot)
+{
+	int p = PROT_NONE;
+
+	if (prot & KMM_PORT_PROT_READ)
+		p |= PROT_READ;
+	if (prot & KMM_PORT_PROT_WRITE)
+		p |= PROT_WRITE;
+	if (prot & KMM_PORT_PROT_EXEC)
+		p |= PROT_EXEC;
+	return p;
+}
+
+/* Common checks of map/unmap; on success returns 0 with *@len set. */
+static int check_range(const char *what, uintptr_t va, size_t nr_pages,
+		       size_t *len)
+{
+	if (nr_pages > (SIZE_MAX >> KMM_PAGE_SHIFT) ||
+	    (va & (PORT_PAGE_SIZE - 1))) {
+		port_err("port: %s(%#lx, %zu pages): unaligned or too large",
+			 what, (unsigned long)va, nr_pages);
+		return -EINVAL;
+	}
+	*len = nr_pages << KMM_PAGE_SHIFT;
+	if (va + *len < va) {
+		port_err("port: %s(%#lx, %zu pages): wraps", what,
+			 (unsigned long)va, nr_pages);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
+		 unsigned prot)
+{
+	size_t len;
+	void *p;
+	int ret, err;
+
+	if (shadow_mode() || nr_pages == 0)
+		return 0;
+	ret = check_range("map", va, nr_pages, &len);
+	if (ret)
+		return ret;
+	if (!phys.inited || nid < 0 || (unsigned)nid >= phys.nr_nodes ||
+	    phys.memfd[nid] < 0) {
+		port_err("port: map(%#lx): no memory on node %d", (unsigned long)va,
+			 nid);
+		return -EINVAL;
+	}
+	if (pfn < phys.start_pfn[nid] || pfn > phys.end_pfn[nid] ||
+	    nr_pages > phys.end_pfn[nid] - pfn) {
+		port_err("port: map(%#lx): PFNs [%#llx, +%zu) are not all on node %d",
+			 (unsigned long)va, (unsigned long long)pfn, nr_pages, nid);
+		return -EINVAL;
+	}
+
+	pthread_rwlock_rdlock(&region_lock);
+	if (!region_covers_locked(va, len)) {
+		pthread_rwlock_unlock(&region_lock);
+		port_err("port: map(%#lx, %zu pages): refused, not inside a kmm reservation",
+			 (unsigned long)va, nr_pages);
+		return -EINVAL;
+	}
+	p = mmap((void *)va, len, host_prot(prot), MAP_FIXED | MAP_SHARED,
+		 phys.memfd[nid], (off_t)(pfn << KMM_PAGE_SHIFT));
+	err = errno;
+	pthread_rwlock_unlock(&region_lock);
+	if (p == MAP_FAILED) {
+		report_map_failure("map", va, len, err);
+		return err == EINVAL ? -EINVAL : -ENOMEM;
+	}
+	return 0;
+}
+
+int kmm_port_unmap(uintptr_t va, size_t nr_pages)
+{
+	size_t len;
+	void *p;
+	int ret, err;
+
+	if (shadow_mode() || nr_pages == 0)
+		return 0;
+	ret = check_range("unmap", va, nr_pages, &len);
+	if (ret)
+		return ret;
+
+	pthread_rwlock_rdlock(&region_lock);
+	if (!region_covers_locked(va, len)) {
+		pthread_rwlock_unlock(&region_lock);
+		port_err("port: unmap(%#lx, %zu pages): refused, not inside a kmm reservation",
+			 (unsigned long)va, nr_pages);
+		return -EINVAL;
+	}
+	p = mmap((void *)va, len, PROT_NONE,
+		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	err = errno;
+	pthread_rwlock_unlock(&region_lock);
+	if (p == MAP_FAILED) {
+		report_map_failure("unmap", va, len, err);
+		return err == EINVAL ? -EINVAL : -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- 4. locks ---------------------------------------------------------- */
+
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(((kmm_port_lock_t *)0)->opaque),
+	       "pthread_mutex_t does not fit kmm_port_lock_t");
+_Static_assert(_Alignof(pthread_mutex_t) <= _Alignof(kmm_port_lock_t),
+	       "pthread_mutex_t is more aligned than kmm_port_lock_t");
+
+static pthread_mutex_t *port_mutex(kmm_port_lock_t *l)
+{
+	return (pthread_mutex_t *)(void *)l->opaque;
+}
+
+static _Noreturn void lock_fatal(const char *what, int err)
+{
+	/* A lock that does not work cannot be recovered from. */
+	fprintf(stderr, "kmm: port: %s: %s\n", what, strerror(err));
+	abort();
+}
+
+void kmm_port_lock_init(kmm_port_lock_t *l)
+{
+	pthread_mutexattr_t attr;
+	int err;
+
+	pthread_mutexattr_init(&attr);
+#ifndef NDEBUG
+	/* Debug builds: relocking or unlocking a lock not held is fatal, not a hang. */
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+#endif
+	err = pthread_mutex_init(port_mutex(l), &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (err)
+		lock_fatal("pthread_mutex_init", err);
+}
+
+void kmm_port_lock_destroy(kmm_port_lock_t *l)
+{
+	int err = pthread_mutex_destroy(port_mutex(l));
+
+	if (err)
+		port_warn("port: destroying a lock: %s", strerror(err));
+}
+
+void kmm_port_lock(kmm_port_lock_t *l)
+{
+	int err = pthread_mutex_lock(port_mutex(l));
+
+	if (err)
+		lock_fatal("pthread_mutex_lock", err);
+}
+
+bool kmm_port_trylock(kmm_port_lock_t *l)
+{
+	int err = pthread_mutex_trylock(port_mutex(l));
+
+	if (err == 0)
+		return true;
+	if (err != EBUSY)
+		lock_fatal("pthread_mutex_trylock", err);
+	return false;
+}
+
+void kmm_port_unlock(kmm_port_lock_t *l)
+{
+	int err = pthread_mutex_unlock(port_mutex(l));
+
+	if (err)
+		lock_fatal("pthread_mutex_unlock", err);
+}
+
+/* ---- 5. CPUs ----------------------------------------------------------- */
+
+static _Thread_local int bound_cpu = -1;
+
+unsigned kmm_port_cpu(void)
+{
+	int cpu;
+
+	if (bound_cpu >= 0)
+		return (unsigned)bound_cpu;
+	cpu = sched_getcpu();
+	return cpu < 0 ? 0 : (unsigned)cpu;
+}
+
+void kmm_port_bind_cpu(int cpu)
+{
+	bound_cpu = cpu < 0 ? -1 : cpu;
+}
+
+unsigned kmm_port_nr_host_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : (unsigned)n;
+}
+
+/* ---- 6. time and log --------------------------------------------------- */
+
+uint64_t kmm_port_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void kmm_port_log(int level, const char *msg)
+{
+	(void)level;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* ---- 7. symbols -------------------------------------------------------- */
+
+/*
+ * dladdr1() with RTLD_DL_SYMENT gives the symbol and its size, so callers
+ * print as the kernel's %pS: "symbol+0xoff/0xlen".  Symbols of the main
+ * program are visible when it is linked with -rdynamic (the kmm program
+ * and the tests are).
+ */
+int kmm_port_symbolize(const void *addr, char *buf, size_t size)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	int n;
+
+	if (!addr || !size)
+		return 0;
+	if (!dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !info.dli_sname ||
+	    !info.dli_saddr)
+		return 0;
+	n = snprintf(buf, size, "%s+0x%lx/0x%lx", info.dli_sname,
+		     (unsigned long)((const char *)addr - (const char *)info.dli_saddr),
+		     sym ? (unsigned long)sym->st_size : 0UL);
+	return n < 0 ? 0 : (int)KMM_MIN((size_t)n, size - 1);
+}
