@@ -115,6 +115,7 @@ static int cmd_run(int argc, char **argv)
 	       kmm_machine.min_free_kbytes);
 	printf("kmm: workload seed %" PRIu64 ", %lu steps per CPU\n\n", wo.seed,
 	       wo.steps);
+	kmm_drain_all_pages(NULL);	/* boot's own allocations used a pcp list */
 	free_boot = kmm_nr_free_pages();
 
 	printf("==> /proc/buddyinfo (before) <==\n");

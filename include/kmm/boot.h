@@ -10,7 +10,7 @@
 /**
  * kmm_boot - build a machine from a kernel-style command line.
  * @cmdline: space-separated parameters, or NULL/"" for the defaults:
- *   mem=SIZE            memory (K/M/G/T suffixes; default 1G; >= 32M)
+ *   mem=SIZE            memory (K/M/G/T suffixes; default 1G; 4M..64T)
  *   numa=N              nodes, memory split evenly (default 1)
  *   nr_cpus=N           CPUs (default: the host's, at most KMM_MAX_CPUS)
  *   movablecore=SIZE|N% ZONE_MOVABLE at the top of each node
@@ -21,6 +21,9 @@
  *   fail_page_alloc.nth=N   fail the Nth page allocation from now
  *   init_on_alloc=0|1, init_on_free=0|1
  *   kmm.seed=N          seed of kmm's pseudo-random numbers
+ *   transparent_hugepage=always|madvise|never
+ *                       with THP on (the default, as on Debian), min_free_kbytes
+ *                       is raised to THP's recommendation as Linux does
  *
  * Repeatable: kmm_shutdown() then kmm_boot() again in the same process.
  * Context: one thread, no other kmm call in flight.
@@ -47,7 +50,8 @@ bool kmm_booted(void);
 unsigned kmm_smp_processor_id(void);
 
 /**
- * kmm_cpu_to_node - the node of @cpu: CPUs are spread evenly over nodes.
+ * kmm_cpu_to_node - the node of @cpu (taken modulo nr_cpus): CPUs are
+ * spread evenly over nodes in contiguous runs.
  */
 int kmm_cpu_to_node(unsigned cpu);
 
@@ -57,7 +61,8 @@ int kmm_numa_node_id(void);
 /**
  * kmm_bind_cpu - make the calling thread run as CPU @cpu (-1: follow the
  * host CPU).
- * Return: 0, or -EINVAL if @cpu >= nr_cpus.
+ * Return: 0, or -EINVAL if @cpu < -1, @cpu >= KMM_MAX_CPUS, or (once
+ * booted) @cpu >= nr_cpus.
  */
 int kmm_bind_cpu(int cpu);
 

@@ -4,10 +4,15 @@
  * (lib/fault-inject.c) and /proc/self/fail-nth.
  *
  * A fault point asks kmm_should_fail(attr, size) before it does its work.
- * An attribute fails a call when all of these hold:
- *   - fail-nth armed: the Nth call from arming fails (then disarms); or
- *   - times != 0 (−1 = unlimited), every @interval-th call, and with
- *     @probability percent.
+ * While fail-nth is armed, exactly the Nth call from arming fails and no
+ * other rule is consulted.  Otherwise a call fails when times != 0 (-1:
+ * unlimited), @space bytes have already been let through, it is an
+ * @interval-th call, and a @probability percent draw says so; each failure
+ * uses up one of @times.  src/core/fault.c gives the exact order.
+ *
+ * Differences from Linux: kmm_fail_page_alloc starts with min_order 0 and
+ * ignore_gfp_reclaim off (the kernel's defaults are 1 and on), so that
+ * injection reaches the GFP_KERNEL order-0 allocations tests care about.
  * The boot parameter fail_page_alloc=<interval>,<probability>,<space>,<times>
  * sets kmm_fail_page_alloc exactly as the kernel's does.
  */

@@ -73,25 +73,39 @@ struct kmm_page {
 	uint32_t pad1;
 };
 
+/*
+ * page->flags has one writer at a time (the zone while the page is free,
+ * its owner while allocated) but readers without locks: the buddy
+ * allocator peeks at neighbours' flags.  So every access is a single-word
+ * relaxed atomic, like the kernel's flag bitops on one word.
+ */
+static inline uint64_t kmm_page_flags(const struct kmm_page *p)
+{
+	return __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+}
+static inline void kmm_page_flags_set_all(struct kmm_page *p, uint64_t v)
+{
+	__atomic_store_n(&p->flags, v, __ATOMIC_RELAXED);
+}
 static inline bool kmm_page_test(const struct kmm_page *p, int bit)
 {
-	return (p->flags >> bit) & 1;
+	return (kmm_page_flags(p) >> bit) & 1;
 }
 static inline void kmm_page_set(struct kmm_page *p, int bit)
 {
-	p->flags |= 1ULL << bit;
+	kmm_page_flags_set_all(p, kmm_page_flags(p) | (1ULL << bit));
 }
 static inline void kmm_page_clear(struct kmm_page *p, int bit)
 {
-	p->flags &= ~(1ULL << bit);
+	kmm_page_flags_set_all(p, kmm_page_flags(p) & ~(1ULL << bit));
 }
 static inline int kmm_page_nid(const struct kmm_page *p)
 {
-	return (int)(p->flags >> KMM_PAGE_NID_SHIFT);
+	return (int)(kmm_page_flags(p) >> KMM_PAGE_NID_SHIFT);
 }
 static inline int kmm_page_zonenum(const struct kmm_page *p)
 {
-	return (int)((p->flags >> KMM_PAGE_ZONE_SHIFT) & 0xf);
+	return (int)((kmm_page_flags(p) >> KMM_PAGE_ZONE_SHIFT) & 0xf);
 }
 
 /* ---- zones ------------------------------------------------------------- */

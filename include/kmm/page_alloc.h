@@ -25,9 +25,11 @@
  * __GFP_HIGH and atomic requests), taking orders 0-3 and pageblock order
  * from the per-CPU lists and the rest from the zone free lists with the
  * kernel's migratetype fallback.  kmm has no reclaim: where the kernel would
- * reclaim, kmm fails.
+ * reclaim (__GFP_DIRECT_RECLAIM), kmm gives back one HighAtomic reserve
+ * block, drains every CPU's lists and retries once, then fails.
  *
- * Context: any thread; takes pcp->lock and zone->lock; never sleeps.
+ * Context: any thread; takes pcp->lock and zone->lock (host mutexes: may
+ * block briefly, never waits for memory).
  * Return: the head page, with refcount 1, or NULL (with the kernel's
  * "page allocation failure" warning unless __GFP_NOWARN).  @order above
  * KMM_MAX_PAGE_ORDER returns NULL and warns (never with __GFP_NOWARN).
@@ -98,7 +100,8 @@ void kmm_drain_all_pages(struct kmm_zone *zone);
 
 /**
  * kmm_get_pfnblock_migratetype - the migratetype of the pageblock of @pfn.
- * Return: enum kmm_migratetype (MIGRATE_ISOLATE when the isolate bit is set).
+ * Return: enum kmm_migratetype (MIGRATE_ISOLATE when the isolate bit is
+ * set), or -EINVAL for a PFN outside the machine.
  */
 int kmm_get_pfnblock_migratetype(uint64_t pfn);
 

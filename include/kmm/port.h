@@ -9,7 +9,8 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same dozen hooks.
+ * A kernel adopting kmm implements the same hooks (about twenty small
+ * functions).
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free
@@ -17,7 +18,8 @@
  *   3. kernel VA + mappings   kmm_port_va_reserve/release, kmm_port_map,
  *                             kmm_port_unmap
  *   4. locks                  kmm_port_lock_*
- *   5. CPUs                   kmm_port_cpu, kmm_port_nr_host_cpus
+ *   5. CPUs                   kmm_port_cpu, kmm_port_bind_cpu,
+ *                             kmm_port_nr_host_cpus
  *   6. time and log           kmm_port_clock_ns, kmm_port_log
  *   7. symbols                kmm_port_symbolize (vmallocinfo callers)
  *
@@ -98,7 +100,8 @@ void kmm_port_va_release(void);
  * @va must lie inside a reservation made by kmm (kernel VA or a user mm);
  * the hosted port uses mmap(MAP_FIXED | MAP_SHARED) of the node memfd, one
  * call per run of contiguous PFNs (the caller passes runs).
- * Return: 0, or -ENOMEM when the host refuses (e.g. vm.max_map_count).
+ * Return: 0, -ENOMEM when the host refuses (e.g. vm.max_map_count), or
+ * -EINVAL for an address outside every kmm reservation.
  */
 int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
 		 unsigned prot);
@@ -106,7 +109,7 @@ int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
 /**
  * kmm_port_unmap - return [@va, @va + @nr_pages pages) to the PROT_NONE
  * reservation: later accesses fault.
- * Return: 0 or -ENOMEM.
+ * Return: 0, -ENOMEM or -EINVAL (as kmm_port_map()).
  */
 int kmm_port_unmap(uintptr_t va, size_t nr_pages);
 

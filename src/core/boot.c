@@ -28,6 +28,7 @@
 #include <kmm/page_alloc.h>
 #include <kmm/pgtable.h>
 #include <kmm/stat.h>
+#include <kmm/vmalloc.h>
 
 struct kmm_machine kmm_machine;
 
@@ -70,6 +71,7 @@ int kmm_cpu_to_node(unsigned cpu)
 {
 	if (!kmm_machine.nr_cpus || !kmm_machine.nr_nodes)
 		return 0;
+	cpu %= kmm_machine.nr_cpus;
 	return (int)((uint64_t)cpu * kmm_machine.nr_nodes / kmm_machine.nr_cpus);
 }
 
@@ -553,8 +555,13 @@ int kmm_boot(const char *cmdline)
 	}
 	ret = kmm_port_phys_init(kmm_machine.nr_nodes, node_start, node_pages,
 				 params.mode, &kmm_machine.direct_map);
-	if (ret)
+	if (ret) {
+		kmm_pr_err("boot: the port could not create %llu MiB of physical memory in %s mode (%d)",
+			   (unsigned long long)(params.mem_bytes >> 20),
+			   params.mode == KMM_MODE_SHADOW ? "shadow" :
+			   params.mode == KMM_MODE_STRICT ? "strict" : "real", ret);
 		goto fail_clear;
+	}
 
 	ret = -KMM_ENOMEM;
 	kmm_machine.mem_map = kmm_port_meta_alloc(kmm_machine.max_pfn *
@@ -584,6 +591,13 @@ int kmm_boot(const char *cmdline)
 		kmm_machine.booted = false;
 		goto fail_va;
 	}
+	ret = kmm__vmalloc_init();
+	if (ret) {
+		kmm_pr_err("boot: cannot set up the vmalloc layer (%d)", ret);
+		kmm_mm_free_pgtables(&kmm_init_mm);
+		kmm_machine.booted = false;
+		goto fail_va;
+	}
 	return 0;
 
 fail_va:
@@ -605,6 +619,7 @@ void kmm_shutdown(void)
 {
 	if (!kmm_machine.booted)
 		return;
+	kmm__vmalloc_fini();
 	kmm_mm_free_pgtables(&kmm_init_mm);
 	kmm_port_va_release();
 	kmm__page_alloc_fini();

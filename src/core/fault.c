@@ -5,8 +5,8 @@
  * spirit of /proc/self/fail-nth.
  *
  * Decision order for one call, as the kernel's should_fail_ex():
- *   1. fail-nth armed: decrement; the call that brings it to zero fails
- *      (and nothing else is consulted).
+ *   1. fail-nth armed: decrement; the call that brings it to zero fails,
+ *      every other call succeeds (nothing else is consulted).
  *   2. times == 0: never fail.
  *   3. space > 0: subtract @size; fail only once space is used up.
  *   4. interval > 1: only every interval-th call may fail.
@@ -48,10 +48,13 @@ bool kmm_should_fail(struct kmm_fault_attr *attr, size_t size)
 {
 	long times;
 
-	if (atomic_load_explicit(&attr->nth, memory_order_relaxed) > 0 &&
-	    fault_nth_hit(attr)) {
-		fault_report(attr);
-		return true;
+	if (atomic_load_explicit(&attr->nth, memory_order_relaxed) > 0) {
+		/* While armed, the counter alone decides (as current->fail_nth). */
+		if (fault_nth_hit(attr)) {
+			fault_report(attr);
+			return true;
+		}
+		return false;
 	}
 	times = atomic_load_explicit(&attr->times, memory_order_relaxed);
 	if (times == 0)

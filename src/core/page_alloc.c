@@ -1058,7 +1058,8 @@ static void prep_new_page(struct kmm_page *page, unsigned order, kmm_gfp_t gfp,
 	bool zero = (gfp & KMM___GFP_ZERO) ||
 		    (kmm_machine.params.init_on_alloc && !(gfp & KMM___GFP_SKIP_ZERO));
 
-	page->flags &= ~((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp));
+	kmm_page_flags_set_all(page, kmm_page_flags(page) &
+				     ~((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp)));
 	page->private = 0;
 	page->mapping = NULL;
 	page->index = 0;
@@ -1173,7 +1174,7 @@ static void warn_alloc(kmm_gfp_t gfp, unsigned order, int nid)
 	if (gfp & KMM___GFP_NOWARN)
 		return;
 	kmm_format_gfp(flags, sizeof(flags), gfp);
-	kmm_pr_warn("kmm: page allocation failure: order:%u, mode:%#x(%s), nodemask=(null), node:%d",
+	kmm_pr_warn("page allocation failure: order:%u, mode:%#x(%s), nodemask=(null), node:%d",
 		    order, gfp, flags, nid);
 }
 
@@ -1368,7 +1369,7 @@ static void bad_page(struct kmm_page *page, const char *reason)
 	kmm_stat_inc(KMM_STAT_BAD_PAGE);
 	kmm_pr_err("BUG: Bad page state: pfn:%05llx flags:%#llx refcount:%d mapcount:%d order:%u: %s",
 		   (unsigned long long)kmm_page_to_pfn(page),
-		   (unsigned long long)(page->flags & 0xffffffffULL),
+		   (unsigned long long)(kmm_page_flags(page) & 0xffffffffULL),
 		   kmm_page_ref_count(page),
 		   atomic_load_explicit(&page->_mapcount, memory_order_relaxed),
 		   page->alloc_order, reason);
@@ -1395,9 +1396,10 @@ static bool free_pages_prepare(struct kmm_page *page, unsigned order)
 			page[i].private = 0;
 		}
 	}
-	page->flags &= ~((1ULL << KMM_PG_head) | (1ULL << KMM_PG_lru) |
-			 (1ULL << KMM_PG_anon) | (1ULL << KMM_PG_vmalloc) |
-			 (1ULL << KMM_PG_pgtable) | (1ULL << KMM_PG_locked));
+	kmm_page_flags_set_all(page, kmm_page_flags(page) &
+				     ~((1ULL << KMM_PG_head) | (1ULL << KMM_PG_lru) |
+				       (1ULL << KMM_PG_anon) | (1ULL << KMM_PG_vmalloc) |
+				       (1ULL << KMM_PG_pgtable) | (1ULL << KMM_PG_locked)));
 	page->mapping = NULL;
 	page->index = 0;
 	page->alloc_order = 0;
@@ -2085,7 +2087,7 @@ static int validate_zone(struct kmm_zone *z)
 		} else {
 			VFAIL("zone %s: pfn %#llx is neither free, on a pcp list, reserved nor allocated (refcount %d flags %#llx)",
 			      z->name, (unsigned long long)pfn, kmm_page_ref_count(p),
-			      (unsigned long long)p->flags);
+			      (unsigned long long)kmm_page_flags(p));
 		}
 		if (pfn + n > end)
 			VFAIL("zone %s: block at %#llx runs past the zone end",
