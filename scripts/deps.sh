@@ -9,6 +9,7 @@
 #
 #   meson ninja-build pkg-config gcc clang   build tools
 #   libcriterion-dev                         the test framework
+#   zlib1g-dev                               kmm replay reads .gz traces
 #   liburcu-dev                              userspace RCU
 #   libclang-rt-<N>-dev                      clang's sanitizer and libFuzzer
 #                                            runtimes, N = clang's major
@@ -19,7 +20,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-base_pkgs=(meson ninja-build pkg-config gcc clang libcriterion-dev liburcu-dev)
+base_pkgs=(meson ninja-build pkg-config gcc clang libcriterion-dev liburcu-dev zlib1g-dev)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	missing_cmds=()

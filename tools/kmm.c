@@ -18,6 +18,7 @@
 
 #include <kmm/kmm.h>
 
+#include "replay.h"
 #include "workload.h"
 
 #ifdef KMM_HAVE_BENCH
@@ -280,6 +281,7 @@ static const struct {
 } cmds[] = {
 	{ "run", cmd_run, "the main job: mixed workload, checked bytes, reports" },
 	{ "info", cmd_info, "print /proc reports (buddyinfo, pagetypeinfo, zoneinfo, meminfo)" },
+	{ "replay", kmm_replay_main, "replay a kernel's vmalloc trace and measure placement fidelity" },
 	{ "bench", cmd_bench, "run the benchmarks and print kmm vs baseline ratios" },
 };
 

@@ -318,12 +318,38 @@ int kmm__vmap_load_area(unsigned long addr, unsigned long size, bool lazy,
 			int vn_id);
 
 /**
+ * kmm__vmap_load_pooled - as kmm__vmap_load_area(), but into the tail of
+ * vmap node @node's pool for its size (at most KMM_MAX_VA_SIZE_PAGES).
+ * Return: 0, -EINVAL, -EBUSY, -ENOMEM.
+ */
+int kmm__vmap_load_pooled(unsigned long addr, unsigned long size, unsigned node);
+
+/**
  * kmm__vmap_relocate - move the busy area starting at @from to @to (same
  * size), taking @to from the free space or from a node pool.  For a
  * replayer that resynchronises after a different placement.
  * Return: 0, -ENOENT (no busy area at @from), -EBUSY (@to not available).
  */
 int kmm__vmap_relocate(unsigned long from, unsigned long to);
+
+/* Where an address is in the vmap layer's bookkeeping. */
+enum kmm_vmap_where {
+	KMM_VMAP_WHERE_NONE = 0,	/* outside the managed space */
+	KMM_VMAP_WHERE_FREE,
+	KMM_VMAP_WHERE_BUSY,
+	KMM_VMAP_WHERE_LAZY,
+	KMM_VMAP_WHERE_POOL,
+};
+
+/**
+ * kmm__vmap_where - classify @addr; for a pooled area also give its node.
+ * Context: takes the vmalloc locks in turn; for diagnostics.
+ */
+enum kmm_vmap_where kmm__vmap_where(unsigned long addr, unsigned *node);
+
+/** kmm__vmap_for_each_busy - call @fn for every busy area, node by node. */
+void kmm__vmap_for_each_busy(void (*fn)(void *arg, const struct kmm_vmap_area *va),
+			     void *arg);
 
 /* Boot-time setup and teardown (boot.c). */
 int kmm__vmalloc_init(void);

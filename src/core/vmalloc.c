@@ -630,6 +630,37 @@ int kmm__vmap_load_area(unsigned long addr, unsigned long size, bool lazy,
 	return 0;
 }
 
+int kmm__vmap_load_pooled(unsigned long addr, unsigned long size, unsigned node)
+{
+	struct kmm_vmap_area *va;
+	struct vmap_pool *vp;
+	int ret;
+
+	if (!vs.initialized || node >= vs.nr_nodes)
+		return -KMM_EINVAL;
+	vp = size_to_pool(&vs.nodes[node], size);
+	if (!vp || !size || (size & ~KMM_PAGE_MASK))
+		return -KMM_EINVAL;
+	va = kmm_objcache_alloc(&vs.va_cache);
+	if (!va)
+		return -KMM_ENOMEM;
+	kmm_port_lock(&vs.free_vmap_area_lock);
+	ret = kmm_va_reserve(&vs.free, addr, size);
+	kmm_port_unlock(&vs.free_vmap_area_lock);
+	if (ret) {
+		kmm_objcache_free(&vs.va_cache, va);
+		return ret;
+	}
+	va->va_start = addr;
+	va->va_end = addr + size;
+	va->flags = encode_vn_id(node);
+	kmm_port_lock(&vs.nodes[node].pool_lock);
+	kmm_list_add_tail(&va->list, &vp->head);
+	__atomic_store_n(&vp->len, vp->len + 1, __ATOMIC_RELAXED);
+	kmm_port_unlock(&vs.nodes[node].pool_lock);
+	return 0;
+}
+
 /* Take the pooled area starting at @addr of @size out of any pool. */
 static bool pool_take(unsigned long addr, unsigned long size)
 {
@@ -697,6 +728,67 @@ int kmm__vmap_relocate(unsigned long from, unsigned long to)
 		kmm_port_unlock(&vn->busy.lock);
 	}
 	return ret;
+}
+
+enum kmm_vmap_where kmm__vmap_where(unsigned long addr, unsigned *node)
+{
+	enum kmm_vmap_where w = KMM_VMAP_WHERE_NONE;
+	unsigned i, k;
+
+	if (!vs.initialized)
+		return w;
+	for (i = 0; i < vs.nr_nodes && w == KMM_VMAP_WHERE_NONE; i++) {
+		struct vmap_node *vn = &vs.nodes[i];
+		struct kmm_list_head *pos;
+
+		kmm_port_lock(&vn->busy.lock);
+		if (rbl_find(&vn->busy, addr))
+			w = KMM_VMAP_WHERE_BUSY;
+		kmm_port_unlock(&vn->busy.lock);
+		kmm_port_lock(&vn->lazy.lock);
+		if (w == KMM_VMAP_WHERE_NONE && rbl_find(&vn->lazy, addr))
+			w = KMM_VMAP_WHERE_LAZY;
+		kmm_port_unlock(&vn->lazy.lock);
+		kmm_port_lock(&vn->pool_lock);
+		for (k = 0; k < KMM_MAX_VA_SIZE_PAGES && w == KMM_VMAP_WHERE_NONE; k++)
+			kmm_list_for_each(pos, &vn->pool[k].head) {
+				struct kmm_vmap_area *va =
+					kmm_list_entry(pos, struct kmm_vmap_area, list);
+
+				if (addr >= va->va_start && addr < va->va_end) {
+					w = KMM_VMAP_WHERE_POOL;
+					if (node)
+						*node = i;
+					break;
+				}
+			}
+		kmm_port_unlock(&vn->pool_lock);
+	}
+	if (w == KMM_VMAP_WHERE_NONE) {
+		kmm_port_lock(&vs.free_vmap_area_lock);
+		if (kmm_va_find_free(&vs.free, addr))
+			w = KMM_VMAP_WHERE_FREE;
+		kmm_port_unlock(&vs.free_vmap_area_lock);
+	}
+	return w;
+}
+
+void kmm__vmap_for_each_busy(void (*fn)(void *arg, const struct kmm_vmap_area *va),
+			     void *arg)
+{
+	unsigned i;
+
+	if (!vs.initialized)
+		return;
+	for (i = 0; i < vs.nr_nodes; i++) {
+		struct vmap_node *vn = &vs.nodes[i];
+		struct kmm_list_head *pos;
+
+		kmm_port_lock(&vn->busy.lock);
+		kmm_list_for_each(pos, &vn->busy.head)
+			fn(arg, kmm_list_entry(pos, struct kmm_vmap_area, list));
+		kmm_port_unlock(&vn->busy.lock);
+	}
 }
 
 /* ---- page table helpers -------------------------------------------------- */

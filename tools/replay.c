@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * replay.c - `kmm replay`: apply a real kernel's vmalloc trace to a kmm
+ * machine and measure how often kmm places an area where the kernel did.
+ *
+ * Input: a capture directory (trace.txt.gz, vmallocinfo.before.gz,
+ * vmallocinfo.after.gz, nproc) or a single trace file (plain or .gz).
+ *
+ *   1. boot a shadow machine with the kernel's VA layout (VMALLOC_START
+ *      0xffffc90000000000, 32 TiB) and its CPU count;
+ *   2. load every busy area and every "unpurged vm_area" of
+ *      vmallocinfo.before at its address (vm_map_ram and vmap-block lines
+ *      included), with no automatic purging;
+ *   3. for each event, in order, on the CPU of its [00N] column:
+ *        alloc_vmap_area         allocate with the same size, align and
+ *                                range; compare the address;
+ *        free_vmap_area_noflush  lazily free the busy area at va_start;
+ *        purge_vmap_area_lazy    purge (as the kernel's drain worker);
+ *   4. by default, after a different placement the area is moved to the
+ *      kernel's address (--no-resync: keep kmm's), so every decision is
+ *      judged from the kernel's own state.
+ * It prints events per second, the exact-placement rate, failures, purge
+ * agreement, and how the final busy set compares with vmallocinfo.after.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
+
+#include <kmm/kmm.h>
+#include <kmm/vmalloc.h>
+
+#include "replay.h"
+
+struct replay_stats {
+	unsigned long events, allocs, exact, mismatched, failed_both,
+		failed_kmm_only, failed_kernel_only, frees, frees_unknown,
+		purges, purge_count_equal, resynced, resync_failed, lines_skipped;
+	unsigned long where[5];		/* mismatches by where the kernel's address was */
+	unsigned long allocs_after_purge, exact_after_purge;
+	unsigned long kmm_purged, kernel_purged;
+};
+
+struct replay_opts {
+	const char *path;
+	bool is_dir;
+	bool resync;
+	bool verbose;
+	int max_mismatch_print;
+	int busy_guess;
+};
+
+static gzFile open_gz(const char *dir, const char *name)
+{
+	char p[4200];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return gzopen(p, "rb");
+}
+
+/* "0xSTART-0xEND SIZE ..." -> busy or lazy area. */
+/*
+ * vmallocinfo lists each vmap node's lazy areas in address order, node
+ * after node: a drop in address starts the next node.  The node a lazy area
+ * sits in is the one it was allocated through (its pool on purge).  Busy
+ * areas are listed by address-derived node and say nothing about it; they
+ * get @busy_node_guess (-1: none, so they return to the free tree).
+ */
+static int load_vmallocinfo(gzFile f, unsigned long *busy, unsigned long *lazy,
+			    unsigned long *bad, int busy_node_guess)
+{
+	char line[1024];
+	unsigned long prev_lazy = 0;
+	int lazy_node = 0;
+
+	while (gzgets(f, line, sizeof(line))) {
+		unsigned long s, e;
+		int ret;
+
+		if (sscanf(line, "0x%lx-0x%lx", &s, &e) != 2 || e <= s) {
+			(*bad)++;
+			continue;
+		}
+		if (strstr(line, "unpurged vm_area")) {
+			if (*lazy && s < prev_lazy && lazy_node + 1 < (int)kmm_machine.nr_cpus)
+				lazy_node++;
+			prev_lazy = s;
+			ret = kmm__vmap_load_area(s, e - s, true, lazy_node);
+			if (!ret)
+				(*lazy)++;
+		} else {
+			int node = busy_node_guess;
+
+			if (node == -2)	/* by address */
+				node = (int)((s / (16 * 4096UL)) % kmm_machine.nr_cpus);
+			ret = kmm__vmap_load_area(s, e - s, false, node);
+			if (!ret)
+				(*busy)++;
+		}
+		if (ret)
+			(*bad)++;
+	}
+	return 0;
+}
+
+/* Parse "... [CPU] ... EVENT: args"; returns the event name start. */
+static char *parse_line(char *line, int *cpu)
+{
+	char *b = strchr(line, '['), *ev;
+
+	if (!b || sscanf(b + 1, "%d", cpu) != 1)
+		return NULL;
+	ev = strstr(b, ": ");
+	if (!ev)
+		return NULL;
+	ev += 2;
+	/* skip the timestamp's ": " : the event follows the second one */
+	while (*ev == ' ')
+		ev++;
+	return ev;
+}
+
+struct addr_vec {
+	unsigned long *v;
+	size_t n, cap;
+};
+
+static void collect_busy(void *arg, const struct kmm_vmap_area *va)
+{
+	struct addr_vec *a = arg;
+
+	if (a->n == a->cap) {
+		unsigned long *nv;
+
+		a->cap = a->cap ? 2 * a->cap : 1024;
+		nv = realloc(a->v, a->cap * sizeof(*a->v));
+		if (!nv)
+			return;
+		a->v = nv;
+	}
+	a->v[a->n++] = va->va_start;
+}
+
+static void busy_set(unsigned long **out, size_t *n)
+{
+	struct addr_vec a = { 0 };
+
+	kmm__vmap_for_each_busy(collect_busy, &a);
+	*out = a.v;
+	*n = a.n;
+}
+
+static int cmp_ul(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void compare_after(const char *dir)
+{
+	gzFile f = open_gz(dir, "vmallocinfo.after.gz");
+	unsigned long *ours, *theirs = NULL;
+	size_t n_ours, n_theirs = 0, cap = 1024, i = 0, j = 0, common = 0;
+	char line[1024];
+
+	if (!f)
+		return;
+	theirs = malloc(cap * sizeof(*theirs));
+	while (theirs && gzgets(f, line, sizeof(line))) {
+		unsigned long s, e;
+
+		if (strstr(line, "unpurged") || sscanf(line, "0x%lx-0x%lx", &s, &e) != 2)
+			continue;
+		if (n_theirs == cap) {
+			cap *= 2;
+			theirs = realloc(theirs, cap * sizeof(*theirs));
+		}
+		theirs[n_theirs++] = s;
+	}
+	gzclose(f);
+	busy_set(&ours, &n_ours);
+	if (!ours || !theirs) {
+		free(ours);
+		free(theirs);
+		return;
+	}
+	qsort(ours, n_ours, sizeof(*ours), cmp_ul);
+	qsort(theirs, n_theirs, sizeof(*theirs), cmp_ul);
+	while (i < n_ours && j < n_theirs) {
+		if (ours[i] == theirs[j]) {
+			common++;
+			i++;
+			j++;
+		} else if (ours[i] < theirs[j]) {
+			i++;
+		} else {
+			j++;
+		}
+	}
+	printf("busy areas at the end  kmm %zu, kernel %zu (vmallocinfo.after), at the same address %zu\n",
+	       n_ours, n_theirs, common);
+	free(ours);
+	free(theirs);
+}
+
+static unsigned read_nproc(const char *dir)
+{
+	char p[4200];
+	FILE *f;
+	unsigned n = 2;
+
+	snprintf(p, sizeof(p), "%s/nproc", dir);
+	f = fopen(p, "r");
+	if (f) {
+		if (fscanf(f, "%u", &n) != 1 || !n)
+			n = 2;
+		fclose(f);
+	}
+	return n;
+}
+
+static void replay_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmm replay [--cold-pools] [--no-resync] [--verbose] [--boot PARAMS]\n"
+		"                  TRACE_DIR|TRACE_FILE\n"
+		"\n"
+		"Replay a kernel's vmalloc trace (alloc_vmap_area, free_vmap_area_noflush,\n"
+		"purge_vmap_area_lazy) on a shadow machine with the kernel's VA layout,\n"
+		"starting from its vmallocinfo.before, and report how many allocations\n"
+		"land at exactly the kernel's address.\n"
+		"\n"
+		"The kernel's per-node pools are not in /proc/vmallocinfo.  By default a\n"
+		"first pass finds the areas the kernel must have taken from a pool that\n"
+		"existed before tracing (full-range requests placed in what kmm holds as\n"
+		"free space, away from kmm's own choice), and a second pass starts with\n"
+		"them in the pool of the CPU that took them, in descending address order\n"
+		"as a purge leaves them.  Both passes are reported.\n"
+		"\n"
+		"  --cold-pools    one pass, pools empty at the start\n"
+		"  --no-resync     keep kmm's placement after a mismatch (default: move\n"
+		"                  the area to the kernel's address and go on)\n"
+		"  --verbose       print each mismatch\n"
+		"  --boot PARAMS   extra boot parameters (default: kmm.mode=shadow\n"
+		"                  mem=1G vmalloc=32T nr_cpus=<nproc of the capture>)\n");
+}
+
+struct seed {
+	unsigned long addr, size;
+	unsigned node;
+};
+
+struct seeds {
+	struct seed *v;
+	size_t n, cap;
+};
+
+static void seeds_add(struct seeds *s, unsigned long addr, unsigned long size,
+		      unsigned node)
+{
+	if (s->n == s->cap) {
+		struct seed *nv;
+
+		s->cap = s->cap ? 2 * s->cap : 256;
+		nv = realloc(s->v, s->cap * sizeof(*nv));
+		if (!nv)
+			return;
+		s->v = nv;
+	}
+	s->v[s->n++] = (struct seed){ addr, size, node };
+}
+
+static int seed_cmp(const void *a, const void *b)
+{
+	const struct seed *x = a, *y = b;
+
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return x->addr > y->addr ? -1 : x->addr < y->addr;	/* descending */
+}
+
+/* One pass over the trace; @collect gathers hidden-pool candidates. */
+static int run_pass(const struct replay_opts *o, const char *dir, const char *cmd,
+		    const struct seeds *seed, struct seeds *collect,
+		    struct replay_stats *st, bool print)
+{
+	unsigned long loaded_busy = 0, loaded_lazy = 0, loaded_bad = 0, seeded = 0;
+	struct timespec t0, t1;
+	char line[2048];
+	gzFile f, vi;
+	double secs;
+	size_t i;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	f = o->is_dir ? open_gz(dir, "trace.txt.gz") : gzopen(o->path, "rb");
+	if (!f) {
+		fprintf(stderr, "kmm replay: cannot open the trace in %s\n", o->path);
+		return 1;
+	}
+	ret = kmm_boot(cmd);
+	if (ret) {
+		fprintf(stderr, "kmm replay: boot \"%s\" failed: %s\n", cmd, strerror(-ret));
+		gzclose(f);
+		return 1;
+	}
+	kmm_vmap_set_auto_purge(false);
+	vi = open_gz(dir, "vmallocinfo.before.gz");
+	if (vi) {
+		load_vmallocinfo(vi, &loaded_busy, &loaded_lazy, &loaded_bad, o->busy_guess);
+		gzclose(vi);
+	}
+	for (i = 0; seed && i < seed->n; i++)
+		if (!kmm__vmap_load_pooled(seed->v[i].addr, seed->v[i].size, seed->v[i].node))
+			seeded++;
+	if (print) {
+		printf("machine                \"%s\"\n", cmd);
+		printf("initial state          %lu busy and %lu unpurged areas from vmallocinfo.before (%lu lines not loaded)",
+		       loaded_busy, loaded_lazy, loaded_bad);
+		if (seed)
+			printf(", %lu areas in reconstructed pools", seeded);
+		printf("\n");
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (gzgets(f, line, sizeof(line))) {
+		int cpu = 0;
+		char *ev = parse_line(line, &cpu);
+
+		if (!ev) {
+			st->lines_skipped++;
+			continue;
+		}
+		kmm_bind_cpu(cpu % (int)kmm_machine.nr_cpus);
+		if (!strncmp(ev, "alloc_vmap_area:", 16)) {
+			unsigned long kaddr, size, align, vstart, vend;
+			int failed, err;
+			struct kmm_vmap_area *va;
+			enum kmm_vmap_where w;
+			unsigned pn = 0;
+
+			if (sscanf(ev, "alloc_vmap_area: va_start: %lu size=%lu align=%lu vstart=0x%lx vend=0x%lx failed=%d",
+				   &kaddr, &size, &align, &vstart, &vend, &failed) != 6) {
+				st->lines_skipped++;
+				continue;
+			}
+			st->events++;
+			st->allocs++;
+			va = kmm__alloc_vmap_area(size, align, vstart, vend, -1,
+						  KMM_GFP_KERNEL | KMM___GFP_NOWARN, 0, NULL, &err);
+			if (!va || failed) {
+				if (!va && failed)
+					st->failed_both++;
+				else if (!va)
+					st->failed_kmm_only++;
+				else {
+					st->failed_kernel_only++;
+					kmm__free_vmap_area_noflush(kmm__find_unlink_vmap_area(va->va_start));
+				}
+				continue;
+			}
+			if (st->purges) {
+				st->allocs_after_purge++;
+				if (va->va_start == kaddr)
+					st->exact_after_purge++;
+			}
+			if (va->va_start == kaddr) {
+				st->exact++;
+				continue;
+			}
+			st->mismatched++;
+			w = kmm__vmap_where(kaddr, &pn);
+			st->where[w]++;
+			if (collect && w == KMM_VMAP_WHERE_FREE && vstart == kmm_vmalloc_start() &&
+			    vend == kmm_vmalloc_end() && size <= KMM_MAX_VA_SIZE_PAGES * 4096UL &&
+			    !(kaddr & (align - 1)))
+				seeds_add(collect, kaddr, size,
+					  (unsigned)cpu % kmm_machine.nr_cpus);
+			if (print && st->mismatched <= (unsigned long)o->max_mismatch_print) {
+				static const char *const wn[] = { "outside", "free", "busy",
+								  "lazy", "pooled" };
+
+				printf("  mismatch #%lu (event %lu): size=%lu align=%lu cpu=%d kernel %#lx (%s in kmm) kmm %#lx\n",
+				       st->mismatched, st->events, size, align, cpu, kaddr,
+				       wn[w], va->va_start);
+			}
+			if (o->resync) {
+				if (kmm__vmap_relocate(va->va_start, kaddr) == 0)
+					st->resynced++;
+				else
+					st->resync_failed++;
+			}
+		} else if (!strncmp(ev, "free_vmap_area_noflush:", 23)) {
+			unsigned long a;
+			struct kmm_vmap_area *va;
+
+			if (sscanf(ev, "free_vmap_area_noflush: va_start=0x%lx", &a) != 1) {
+				st->lines_skipped++;
+				continue;
+			}
+			st->events++;
+			st->frees++;
+			va = kmm__find_unlink_vmap_area(a);
+			if (!va) {
+				st->frees_unknown++;
+				continue;
+			}
+			kmm__free_vmap_area_noflush(va);
+		} else if (!strncmp(ev, "purge_vmap_area_lazy:", 21)) {
+			unsigned long ks, ke, n;
+			struct kmm_vmalloc_stats before, after;
+
+			if (sscanf(ev, "purge_vmap_area_lazy: start=0x%lx end=0x%lx num_purged=%lu",
+				   &ks, &ke, &n) != 3) {
+				st->lines_skipped++;
+				continue;
+			}
+			st->events++;
+			st->purges++;
+			kmm_vmalloc_get_stats(&before);
+			kmm__purge_vmap_area_lazy(~0UL, 0, false);
+			kmm_vmalloc_get_stats(&after);
+			st->kmm_purged += after.nr_purged_areas - before.nr_purged_areas;
+			st->kernel_purged += n;
+			if (after.nr_purged_areas - before.nr_purged_areas == n)
+				st->purge_count_equal++;
+		} else {
+			st->lines_skipped++;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	gzclose(f);
+	kmm_bind_cpu(-1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+	if (print) {
+		printf("events                 %lu in %.3f s (%.0f events/s); %lu other lines skipped\n",
+		       st->events, secs, secs > 0 ? (double)st->events / secs : 0.0,
+		       st->lines_skipped);
+		printf("allocations            %lu: exact %lu (%.2f%%), different %lu, failed in both %lu, only kmm %lu, only kernel %lu\n",
+		       st->allocs, st->exact,
+		       st->allocs ? 100.0 * (double)st->exact / (double)st->allocs : 0.0,
+		       st->mismatched, st->failed_both, st->failed_kmm_only,
+		       st->failed_kernel_only);
+		printf("after the first purge  %lu allocations, exact %lu (%.2f%%)\n",
+		       st->allocs_after_purge, st->exact_after_purge,
+		       st->allocs_after_purge ? 100.0 * (double)st->exact_after_purge /
+						       (double)st->allocs_after_purge : 0.0);
+		printf("kernel's address was   free in kmm %lu, pooled in kmm %lu, busy %lu, lazy %lu, outside %lu\n",
+		       st->where[KMM_VMAP_WHERE_FREE], st->where[KMM_VMAP_WHERE_POOL],
+		       st->where[KMM_VMAP_WHERE_BUSY], st->where[KMM_VMAP_WHERE_LAZY],
+		       st->where[KMM_VMAP_WHERE_NONE]);
+		printf("resync                 %s: %lu moved to the kernel's address, %lu could not be\n",
+		       o->resync ? "on" : "off", st->resynced, st->resync_failed);
+		printf("frees                  %lu (%lu of areas kmm did not know)\n", st->frees,
+		       st->frees_unknown);
+		printf("purges                 %lu: same number of areas purged in %lu; kmm purged %lu areas, the kernel %lu\n",
+		       st->purges, st->purge_count_equal, st->kmm_purged, st->kernel_purged);
+		compare_after(dir);
+	}
+	ret = kmm_vmalloc_validate();
+	if (print)
+		printf("validate               %s\n", ret ? "FAILED" : "ok");
+	kmm_shutdown();
+	return ret ? 1 : 0;
+}
+
+int kmm_replay_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "no-resync", no_argument, NULL, 'n' },
+		{ "cold-pools", no_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "boot", required_argument, NULL, 'b' },
+		{ "busy-node", required_argument, NULL, 'B' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct replay_opts o = { .resync = true, .max_mismatch_print = 0, .busy_guess = -1 };
+	struct replay_stats st1, st2;
+	struct seeds found = { 0 };
+	const char *extra = "";
+	bool cold = false;
+	char cmd[1024], dir[4000];
+	struct stat sb;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ncvb:B:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.resync = false; break;
+		case 'c': cold = true; break;
+		case 'v': o.verbose = true; o.max_mismatch_print = 1 << 30; break;
+		case 'b': extra = optarg; break;
+		case 'B': o.busy_guess = !strcmp(optarg, "addr") ? -2 : atoi(optarg); break;
+		case 'h': replay_usage(stdout); return 0;
+		default: replay_usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		replay_usage(stderr);
+		return 2;
+	}
+	o.path = argv[optind];
+	if (stat(o.path, &sb)) {
+		fprintf(stderr, "kmm replay: %s: %s\n", o.path, strerror(errno));
+		return 1;
+	}
+	o.is_dir = S_ISDIR(sb.st_mode);
+	snprintf(dir, sizeof(dir), "%s", o.path);
+	if (!o.is_dir) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash)
+			*slash = 0;
+		else
+			snprintf(dir, sizeof(dir), ".");
+	}
+	snprintf(cmd, sizeof(cmd), "kmm.mode=shadow mem=1G vmalloc=32T nr_cpus=%u %s",
+		 read_nproc(dir), extra);
+	printf("kmm replay: %s\n", o.path);
+	if (cold || !o.resync)
+		return run_pass(&o, dir, cmd, NULL, NULL, &st1, true);
+
+	printf("\n-- pass 1: pools empty at the start --\n");
+	ret = run_pass(&o, dir, cmd, NULL, &found, &st1, true);
+	if (ret)
+		goto out;
+	qsort(found.v, found.n, sizeof(*found.v), seed_cmp);
+	printf("\n-- pass 2: %zu areas the kernel took from pools it had before tracing --\n",
+	       found.n);
+	ret = run_pass(&o, dir, cmd, &found, NULL, &st2, true);
+out:
+	free(found.v);
+	return ret;
+}
