@@ -267,6 +267,8 @@ struct kmm_boot_params {
 	bool thp_enabled;		/* transparent_hugepage= (not never) */
 	uint64_t seed;			/* kmm.seed= */
 	bool have_seed;
+	char fail_page_alloc[64];	/* fail_page_alloc=, applied after boot */
+	long fail_page_alloc_nth;	/* fail_page_alloc.nth=, likewise */
 };
 
 struct kmm_machine {

@@ -116,6 +116,9 @@ uint64_t kmm_nr_free_pages(void);
  * per-type counters and NR_FREE_PAGES agree with the lists, per-CPU counts
  * agree with their lists, pageblock bytes hold valid types.
  * Context: takes every pcp->lock and zone->lock; slow (walks the memmap).
+ * Exact only while no other thread allocates or frees: a block between
+ * its free list and its owner (prep_new_page / free_pages_prepare run
+ * outside the locks, as in the kernel) looks like a lost page.
  * Return: 0, or -EINVAL after logging the first disagreement.
  */
 int kmm_page_alloc_validate(void);

@@ -206,13 +206,20 @@ static int parse_one(struct kmm_boot_params *p, const char *tok, size_t len)
 		else
 			return bad_param(tok, len, "must be real, strict or shadow");
 	} else if (key_is(tok, klen, "fail_page_alloc")) {
-		if (kmm_fault_setup(&kmm_fail_page_alloc, v, vlen))
+		/* Checked now on a scratch attr; armed once boot is done, so
+		 * boot's own allocations are not counted. */
+		struct kmm_fault_attr scratch = { .name = "check" };
+
+		if (vlen >= sizeof(p->fail_page_alloc) ||
+		    kmm_fault_setup(&scratch, v, vlen))
 			return bad_param(tok, len,
 					 "expected <interval>,<probability>,<space>,<times>");
+		kmm_memcpy(p->fail_page_alloc, v, vlen);
+		p->fail_page_alloc[vlen] = 0;
 	} else if (key_is(tok, klen, "fail_page_alloc.nth")) {
 		if (kmm_parse_u64(v, vlen, &n) || !n || n > (uint64_t)INT64_MAX)
 			return bad_param(tok, len, "must be a positive count");
-		kmm_fault_set_nth(&kmm_fail_page_alloc, (long)n);
+		p->fail_page_alloc_nth = (long)n;
 	} else if (key_is(tok, klen, "init_on_alloc")) {
 		if (parse_bool(v, vlen, &p->init_on_alloc))
 			return bad_param(tok, len, "must be 0 or 1");
@@ -598,6 +605,12 @@ int kmm_boot(const char *cmdline)
 		kmm_machine.booted = false;
 		goto fail_va;
 	}
+	/* Fault injection starts with the first allocation after boot. */
+	if (params.fail_page_alloc[0])
+		kmm_fault_setup(&kmm_fail_page_alloc, params.fail_page_alloc,
+				kmm_strlen(params.fail_page_alloc));
+	if (params.fail_page_alloc_nth)
+		kmm_fault_set_nth(&kmm_fail_page_alloc, params.fail_page_alloc_nth);
 	return 0;
 
 fail_va:

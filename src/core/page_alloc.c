@@ -151,9 +151,13 @@ static inline uint8_t *pb_byte(struct kmm_zone *z, uint64_t pfn)
 	return &z->pageblock_flags[(pfn - base) >> KMM_PAGEBLOCK_ORDER];
 }
 
+/*
+ * Pageblock bytes are written under zone->lock but read without it on the
+ * free path (the kernel's get_pfnblock_migratetype()): relaxed atomics.
+ */
 static inline int get_pfnblock_mt(struct kmm_zone *z, uint64_t pfn)
 {
-	uint8_t b = *pb_byte(z, pfn);
+	uint8_t b = __atomic_load_n(pb_byte(z, pfn), __ATOMIC_RELAXED);
 
 	if (b & KMM_PB_ISOLATE)
 		return KMM_MIGRATE_ISOLATE;
@@ -164,7 +168,9 @@ static inline void set_pfnblock_mt(struct kmm_zone *z, uint64_t pfn, int mt)
 {
 	uint8_t *b = pb_byte(z, pfn);
 
-	*b = (uint8_t)((*b & ~KMM_PB_MIGRATETYPE_MASK) | (unsigned)mt);
+	__atomic_store_n(b, (uint8_t)((__atomic_load_n(b, __ATOMIC_RELAXED) &
+				       ~KMM_PB_MIGRATETYPE_MASK) | (unsigned)mt),
+			 __ATOMIC_RELAXED);
 }
 
 int kmm_get_pfnblock_migratetype(uint64_t pfn)
@@ -1312,7 +1318,7 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 	if (nid < 0 || nid >= (int)kmm_machine.nr_nodes)
 		nid = kmm_numa_node_id();
 	if (!prepare_alloc_pages(gfp, 0, nid, &ac))
-		goto failed;
+		return nr_populated;	/* as the kernel: no single-page retry */
 	alloc_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(ac.preferred_zone);
 	alloc_flags = gfp_to_alloc_flags_cma(gfp, alloc_flags);
 	for (i = 0; i < ac.zonelist->nr; i++) {
@@ -1945,6 +1951,11 @@ void kmm__page_alloc_fini(void)
 
 /* ---- validation --------------------------------------------------------- */
 
+static const char *mt_name(int mt)
+{
+	return mt >= 0 && mt < KMM_MIGRATE_TYPES ? kmm_migratetype_names[mt] : "(bad type)";
+}
+
 #define VFAIL(...)                                   \
 	do {                                         \
 		kmm_pr_err("validate: " __VA_ARGS__); \
@@ -1996,8 +2007,7 @@ static int validate_zone(struct kmm_zone *z)
 					if (bmt != mt)
 						VFAIL("zone %s: free block pfn %#llx order %u on %s list, pageblock is %s",
 						      z->name, (unsigned long long)pp, o,
-						      kmm_migratetype_names[mt],
-						      kmm_migratetype_names[bmt]);
+						      mt_name(mt), mt_name(bmt));
 				}
 				if (mt != KMM_MIGRATE_ISOLATE)
 					free_pages += 1L << o;
@@ -2009,7 +2019,7 @@ static int validate_zone(struct kmm_zone *z)
 			}
 			if (n != a->nr_free_mt[mt])
 				VFAIL("zone %s: order %u %s: %lu on list, counter %lu",
-				      z->name, o, kmm_migratetype_names[mt], n,
+				      z->name, o, mt_name(mt), n,
 				      a->nr_free_mt[mt]);
 			total += n;
 		}
