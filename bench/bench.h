@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/bench.h - kmm's benchmarks, as a library.
+ *
+ * The same code runs as the standalone program build/bench/bench_page_alloc
+ * (bench/bench_page_alloc_main.c) and as the `kmm bench` subcommand of the
+ * command-line program, which links the static library kmmbench
+ * (bench/meson.build: kmmbench_lib / kmmbench_dep).
+ *
+ * Rules every benchmark here follows:
+ *  - speed is measured against a baseline run in the same process, in the
+ *    same run, and printed as a ratio; nothing here asserts a timing, and
+ *    the exit status says only whether the benchmark itself worked;
+ *  - averages come with percentile and worst-case latencies (p50, p99,
+ *    p99.9, max) of individually timed operations.
+ */
+#ifndef KMM_BENCH_H
+#define KMM_BENCH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define KMM_BENCH_MAX_THREADS 16
+
+struct kmm_bench_opts {
+	/* Most operations per thread per measurement; 0: the default
+	 * (4,000,000; 150,000 with @quick).  A measurement also stops when
+	 * its time budget is spent. */
+	unsigned long iterations;
+	/* Time budget per measurement, seconds; 0: the default (0.25;
+	 * 0.015 with @quick); the budget is split into interleaved slices
+	 * (5; 3 with @quick).  A full run makes 16 measurements of 3
+	 * implementations. */
+	double seconds;
+	/* Thread counts to run, each a separate set of measurements; thread
+	 * i is kmm CPU i (kmm_bind_cpu(i)) and is pinned to host CPU
+	 * i % nproc.  nr_threads 0: {1, 2}. */
+	unsigned threads[KMM_BENCH_MAX_THREADS];
+	unsigned nr_threads;
+	/* kmm_boot() command line; NULL: "mem=1G".  "nr_cpus=" is appended
+	 * when missing and the host has fewer CPUs than the most threads. */
+	const char *boot;
+	/* CI smoke mode: tiny budgets, whole run well under 3 s. */
+	bool quick;
+	/* After the tables, print every row again as CSV. */
+	bool csv;
+};
+
+/** kmm_bench_opts_init - fill @o with the defaults (all zero / false). */
+void kmm_bench_opts_init(struct kmm_bench_opts *o);
+
+/**
+ * kmm_bench_parse_args - parse benchmark options into @o.
+ * @argv: argv[0] is the program (or subcommand) name and is skipped.
+ *   --quick  --csv  --boot STR  --threads 1,2  --iterations N
+ *   --seconds S  --help
+ * @err: where usage and errors go.
+ * Return: 0 to run; 1 when --help was printed (exit 0); -1 on a bad
+ * option (usage printed; exit 2).
+ */
+int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
+			 FILE *err);
+
+/**
+ * kmm_bench_page_alloc - the page-allocator benchmark (issue 2).
+ * @out: where the tables go.
+ * @opts: NULL for the defaults.
+ *
+ * Boots kmm with @opts->boot (or uses the machine already booted, leaving
+ * it booted), then measures, for order 0 and order 3 and each thread
+ * count, kmm_alloc_pages()/kmm___free_pages() against glibc
+ * malloc()/free() of the same size and against mmap()/munmap() of the
+ * same size, in four patterns: pair (alloc then free at once), pair+touch
+ * (one byte written per page; not in shadow mode), batch512 (512
+ * allocations, then 512 frees) and batchN (N >= 2 * pcp->high_max pages,
+ * so every round goes through rmqueue_bulk() refills and
+ * free_pcppages_bulk() drains; kmm alone with @opts->quick).
+ * Prints one table (ns/op, ratio baseline/kmm: > 1 means kmm is faster,
+ * and kmm's p50/p99/p99.9/max), the baselines' latencies and page faults,
+ * the multi-thread scaling, kmm's pcp refill/drain counts, the issue's
+ * aims (informational), a validation of the allocator afterwards, and
+ * with @opts->csv the table again as CSV.
+ *
+ * Context: one thread; no other kmm call in flight.
+ * Return: 0; -1 when the benchmark could not run (boot failed, an
+ * allocation failed, the allocator failed validation afterwards).
+ */
+int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts);
+
+/**
+ * kmm_bench_main - parse @argv and run kmm_bench_page_alloc() to stdout.
+ * For `kmm bench [options]` and for bench_page_alloc's main().
+ * Return: the process exit status (0 ok, 1 failed, 2 usage).
+ */
+int kmm_bench_main(int argc, char **argv);
+
+#endif /* KMM_BENCH_H */
