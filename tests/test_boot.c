@@ -351,12 +351,12 @@ Test(boot, numa_thisnode_fails_instead_of_falling_back)
 	cr_assert_eq(kt_log_count("__GFP_THISNODE"), 1, "the warning names the flags");
 
 	/* ...while the plain zonelist falls back to node 1, counted as a miss. */
-	miss_before = kt_zone(1, KMM_ZONE_DMA32)->events[KMM_NUMA_MISS];
+	miss_before = kmm_zone_events(kt_zone(1, KMM_ZONE_DMA32), KMM_NUMA_MISS);
 	p = kmm_alloc_pages_node(0, KMM_GFP_KERNEL, 0);
 	cr_assert_not_null(p);
 	cr_assert_eq(kmm_page_nid(p), 1);
-	cr_assert_eq(kt_zone(1, KMM_ZONE_DMA32)->events[KMM_NUMA_MISS], miss_before + 1);
-	cr_assert_geq(kt_zone(0, KMM_ZONE_DMA32)->events[KMM_NUMA_FOREIGN], 1);
+	cr_assert_eq(kmm_zone_events(kt_zone(1, KMM_ZONE_DMA32), KMM_NUMA_MISS), miss_before + 1);
+	cr_assert_geq(kmm_zone_events(kt_zone(0, KMM_ZONE_DMA32), KMM_NUMA_FOREIGN), 1);
 	kmm___free_pages(p, 0);
 
 	/* Node 1 on its own is untouched by the node-0 fill. */

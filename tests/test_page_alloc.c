@@ -137,19 +137,19 @@ Test(page_alloc, numa_statistics)
 	cr_assert_eq(kmm_bind_cpu(0), 0);
 	z0 = kt_zone(0, KMM_ZONE_DMA32);
 	z1 = kt_zone(1, KMM_ZONE_DMA32);
-	hit0 = z0->events[KMM_NUMA_HIT];
-	local0 = z0->events[KMM_NUMA_LOCAL];
+	hit0 = kmm_zone_events(z0, KMM_NUMA_HIT);
+	local0 = kmm_zone_events(z0, KMM_NUMA_LOCAL);
 	/* Local node, local CPU: a hit and local. */
 	p = kmm_alloc_pages(KMM_GFP_KERNEL, 4);
 	cr_assert_eq(kmm_page_zone(p), z0);
-	cr_assert_eq(z0->events[KMM_NUMA_HIT], hit0 + 1);
-	cr_assert_eq(z0->events[KMM_NUMA_LOCAL], local0 + 1);
+	cr_assert_eq(kmm_zone_events(z0, KMM_NUMA_HIT), hit0 + 1);
+	cr_assert_eq(kmm_zone_events(z0, KMM_NUMA_LOCAL), local0 + 1);
 	kmm___free_pages(p, 4);
 	/* Node 1 asked for from CPU 0 (node 0): a hit for node 1, but other. */
-	other1 = z1->events[KMM_NUMA_OTHER];
+	other1 = kmm_zone_events(z1, KMM_NUMA_OTHER);
 	p = kmm_alloc_pages_node(1, KMM_GFP_KERNEL, 4);
 	cr_assert_eq(kmm_page_zone(p), z1);
-	cr_assert_eq(z1->events[KMM_NUMA_OTHER], other1 + 1);
+	cr_assert_eq(kmm_zone_events(z1, KMM_NUMA_OTHER), other1 + 1);
 	kmm___free_pages(p, 4);
 	/* An out-of-range node means the local one. */
 	p = kmm_alloc_pages_node(7, KMM_GFP_KERNEL, 4);
@@ -160,12 +160,12 @@ Test(page_alloc, numa_statistics)
 	 * of node 0 leave little), allocation lands on node 1. */
 	struct kt_blocks b = { 0 };
 	kt_fill(&b, KMM_GFP_KERNEL | KMM___GFP_THISNODE, 10);
-	miss1 = z1->events[KMM_NUMA_MISS];
-	foreign0 = z0->events[KMM_NUMA_FOREIGN];
+	miss1 = kmm_zone_events(z1, KMM_NUMA_MISS);
+	foreign0 = kmm_zone_events(z0, KMM_NUMA_FOREIGN);
 	p = kmm_alloc_pages_node(0, KMM_GFP_KERNEL, 4);
 	cr_assert_eq(kmm_page_nid(p), 1);
-	cr_assert_eq(z1->events[KMM_NUMA_MISS], miss1 + 1);
-	cr_assert_eq(z0->events[KMM_NUMA_FOREIGN], foreign0 + 1);
+	cr_assert_eq(kmm_zone_events(z1, KMM_NUMA_MISS), miss1 + 1);
+	cr_assert_eq(kmm_zone_events(z0, KMM_NUMA_FOREIGN), foreign0 + 1);
 	kmm___free_pages(p, 4);
 	kt_blocks_free_all(&b);
 	kt_assert_valid("numa statistics");

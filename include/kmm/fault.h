@@ -40,6 +40,13 @@ struct kmm_fault_attr {
 /* Fault points (more are added by later subsystems). */
 extern struct kmm_fault_attr kmm_fail_page_alloc;
 
+/** kmm_fault_armed - cheap test: can @attr fail anything at all now? */
+static inline bool kmm_fault_armed(struct kmm_fault_attr *attr)
+{
+	return atomic_load_explicit(&attr->times, memory_order_relaxed) != 0 ||
+	       atomic_load_explicit(&attr->nth, memory_order_relaxed) > 0;
+}
+
 /**
  * kmm_should_fail - decide whether this call at @attr fails.
  * @size: bytes (for @space accounting).

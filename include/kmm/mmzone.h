@@ -116,6 +116,24 @@ struct kmm_free_area {
 	unsigned long nr_free_mt[KMM_MIGRATE_TYPES]; /* blocks per type */
 };
 
+/* Event counters of a zone (numa_* and kmm's own). */
+enum kmm_zone_event {
+	KMM_NUMA_HIT = 0,
+	KMM_NUMA_MISS,
+	KMM_NUMA_FOREIGN,
+	KMM_NUMA_INTERLEAVE,
+	KMM_NUMA_LOCAL,
+	KMM_NUMA_OTHER,
+	KMM_ZEV_ALLOC,		/* successful allocations (any order) */
+	KMM_ZEV_FREE,
+	KMM_ZEV_ALLOC_FAIL,	/* watermark or free-list failures here */
+	KMM_ZEV_STEAL,		/* fallback allocations from another type */
+	KMM_ZEV_CLAIM,		/* whole pageblocks claimed by fallback */
+	KMM_ZEV_PCP_REFILL,	/* rmqueue_bulk calls */
+	KMM_ZEV_PCP_DRAIN,	/* free_pcppages_bulk calls */
+	KMM_NR_ZONE_EVENTS
+};
+
 /* Per-CPU page lists of one zone (the kernel's struct per_cpu_pages). */
 struct kmm_per_cpu_pages {
 	kmm_port_lock_t lock;		/* pcp->lock; taken with trylock */
@@ -128,6 +146,9 @@ struct kmm_per_cpu_pages {
 	uint8_t alloc_factor;		/* batch scale for repeated allocation */
 	short free_count;		/* consecutive freed pages */
 	struct kmm_list_head lists[KMM_NR_PCP_LISTS];
+	/* This CPU's share of the zone's events (the kernel's per-CPU zone
+	 * stats): written under @lock, summed by kmm_zone_events(). */
+	unsigned long vm_events[KMM_NR_ZONE_EVENTS];
 } __attribute__((aligned(64)));
 
 #define KMM_PCPF_PREV_FREE_HIGH_ORDER 0x1
@@ -155,24 +176,6 @@ enum kmm_zone_stat_item {
 	KMM_NR_ZSPAGES,
 	KMM_NR_FREE_HIGHATOMIC,
 	KMM_NR_ZONE_STAT_ITEMS
-};
-
-/* Event counters of a zone (numa_* and kmm's own). */
-enum kmm_zone_event {
-	KMM_NUMA_HIT = 0,
-	KMM_NUMA_MISS,
-	KMM_NUMA_FOREIGN,
-	KMM_NUMA_INTERLEAVE,
-	KMM_NUMA_LOCAL,
-	KMM_NUMA_OTHER,
-	KMM_ZEV_ALLOC,		/* successful allocations (any order) */
-	KMM_ZEV_FREE,
-	KMM_ZEV_ALLOC_FAIL,	/* watermark or free-list failures here */
-	KMM_ZEV_STEAL,		/* fallback allocations from another type */
-	KMM_ZEV_CLAIM,		/* whole pageblocks claimed by fallback */
-	KMM_ZEV_PCP_REFILL,	/* rmqueue_bulk calls */
-	KMM_ZEV_PCP_DRAIN,	/* free_pcppages_bulk calls */
-	KMM_NR_ZONE_EVENTS
 };
 
 struct kmm_pglist_data;

@@ -77,6 +77,12 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid,
 				   unsigned long nr_pages,
 				   struct kmm_page **page_array);
 
+/**
+ * kmm_zone_events - event counter @e of @z: the zone's own plus every
+ * CPU's share.  Context: any; lock-free, may be slightly stale.
+ */
+unsigned long kmm_zone_events(const struct kmm_zone *z, enum kmm_zone_event e);
+
 /** kmm_get_page - take a reference to an allocated page. */
 void kmm_get_page(struct kmm_page *page);
 

@@ -63,13 +63,14 @@ bool kmm_booted(void)
 unsigned kmm_smp_processor_id(void)
 {
 	unsigned n = kmm_machine.nr_cpus ? kmm_machine.nr_cpus : 1;
+	unsigned c = kmm_port_cpu();
 
-	return kmm_port_cpu() % n;
+	return kmm_likely(c < n) ? c : c % n;
 }
 
 int kmm_cpu_to_node(unsigned cpu)
 {
-	if (!kmm_machine.nr_cpus || !kmm_machine.nr_nodes)
+	if (kmm_machine.nr_nodes <= 1 || !kmm_machine.nr_cpus)
 		return 0;
 	cpu %= kmm_machine.nr_cpus;
 	return (int)((uint64_t)cpu * kmm_machine.nr_nodes / kmm_machine.nr_cpus);

@@ -111,6 +111,8 @@ struct alloc_context {
 	enum kmm_zone_type highest_zoneidx;
 	int migratetype;
 	int preferred_nid;
+	unsigned cpu;		/* looked up once per call */
+	int local_nid;		/* the node of @cpu */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -209,6 +211,27 @@ static inline void zone_event(struct kmm_zone *z, enum kmm_zone_event e,
 			      unsigned long n)
 {
 	atomic_fetch_add_explicit(&z->events[e], n, memory_order_relaxed);
+}
+
+/* A per-CPU event: pcp->lock held, so a plain (relaxed) add suffices. */
+static inline void pcp_event(struct kmm_per_cpu_pages *pcp,
+			     enum kmm_zone_event e, unsigned long n)
+{
+	__atomic_store_n(&pcp->vm_events[e],
+			 __atomic_load_n(&pcp->vm_events[e], __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
+unsigned long kmm_zone_events(const struct kmm_zone *z, enum kmm_zone_event e)
+{
+	unsigned long sum = atomic_load_explicit(&z->events[e], memory_order_relaxed);
+	unsigned cpu;
+
+	if (z->per_cpu_pageset)
+		for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++)
+			sum += __atomic_load_n(&z->per_cpu_pageset[cpu].vm_events[e],
+					       __ATOMIC_RELAXED);
+	return sum;
 }
 
 static void account_freepages(struct kmm_zone *z, long nr, int mt)
@@ -653,9 +676,9 @@ static struct kmm_page *__rmqueue(struct kmm_zone *z, unsigned order, int mt,
 
 /* ---- per-CPU lists ------------------------------------------------------ */
 
-static inline struct kmm_per_cpu_pages *this_pcp(struct kmm_zone *z)
+static inline struct kmm_per_cpu_pages *cpu_pcp(struct kmm_zone *z, unsigned cpu)
 {
-	return &z->per_cpu_pageset[kmm_smp_processor_id()];
+	return &z->per_cpu_pageset[cpu];
 }
 
 /* rmqueue_bulk(): take @count blocks of @order for a pcp list. */
@@ -675,8 +698,8 @@ static int rmqueue_bulk(struct kmm_zone *z, unsigned order, int count,
 		kmm_page_set(page, KMM_PG_pcp);
 		kmm_list_add_tail(&page->lru, list);
 	}
-	kmm_port_unlock(&z->lock);
 	zone_event(z, KMM_ZEV_PCP_REFILL, 1);
+	kmm_port_unlock(&z->lock);
 	return i;
 }
 
@@ -857,27 +880,38 @@ static struct kmm_page *__rmqueue_pcplist(struct kmm_zone *z, unsigned order,
 
 /* ---- allocation --------------------------------------------------------- */
 
+/*
+ * zone_statistics(): with @pcp (its lock held) the counts go to this CPU's
+ * share, else to the zone's atomics.  NUMA_FOREIGN belongs to another zone:
+ * always atomic (it only happens on multi-node machines).
+ */
 static void zone_statistics(struct kmm_zone *preferred, struct kmm_zone *z,
+			    struct kmm_per_cpu_pages *pcp, int local_nid,
 			    unsigned long nr)
 {
 	int nid = z->zone_pgdat->node_id;
+	enum kmm_zone_event hit = KMM_NUMA_HIT;
 
 	if (nid != preferred->zone_pgdat->node_id) {
-		zone_event(z, KMM_NUMA_MISS, nr);
+		hit = KMM_NUMA_MISS;
 		zone_event(preferred, KMM_NUMA_FOREIGN, nr);
-	} else {
-		zone_event(z, KMM_NUMA_HIT, nr);
 	}
-	zone_event(z, nid == kmm_numa_node_id() ? KMM_NUMA_LOCAL : KMM_NUMA_OTHER,
-		   nr);
-	zone_event(z, KMM_ZEV_ALLOC, 1);
+	if (pcp) {
+		pcp_event(pcp, hit, nr);
+		pcp_event(pcp, nid == local_nid ? KMM_NUMA_LOCAL : KMM_NUMA_OTHER, nr);
+		pcp_event(pcp, KMM_ZEV_ALLOC, 1);
+	} else {
+		zone_event(z, hit, nr);
+		zone_event(z, nid == local_nid ? KMM_NUMA_LOCAL : KMM_NUMA_OTHER, nr);
+		zone_event(z, KMM_ZEV_ALLOC, 1);
+	}
 }
 
-static struct kmm_page *rmqueue_pcplist(struct kmm_zone *preferred,
+static struct kmm_page *rmqueue_pcplist(const struct alloc_context *ac,
 					struct kmm_zone *z, unsigned order,
 					int mt, unsigned alloc_flags)
 {
-	struct kmm_per_cpu_pages *pcp = this_pcp(z);
+	struct kmm_per_cpu_pages *pcp = cpu_pcp(z, ac->cpu);
 	struct kmm_page *page;
 
 	if (!kmm_port_trylock(&pcp->lock))
@@ -885,16 +919,17 @@ static struct kmm_page *rmqueue_pcplist(struct kmm_zone *preferred,
 	pcp->free_count >>= 1;
 	page = __rmqueue_pcplist(z, order, mt, alloc_flags, pcp,
 				 &pcp->lists[order_to_pindex(mt, order)]);
-	kmm_port_unlock(&pcp->lock);
 	if (page)
-		zone_statistics(preferred, z, 1);
+		zone_statistics(ac->preferred_zone, z, pcp, ac->local_nid, 1);
+	kmm_port_unlock(&pcp->lock);
 	return page;
 }
 
-static struct kmm_page *rmqueue_buddy(struct kmm_zone *preferred,
+static struct kmm_page *rmqueue_buddy(const struct alloc_context *ac,
 				      struct kmm_zone *z, unsigned order,
 				      unsigned alloc_flags, int mt)
 {
+	struct kmm_zone *preferred = ac->preferred_zone;
 	struct kmm_page *page = NULL;
 
 	kmm_port_lock(&z->lock);
@@ -909,21 +944,21 @@ static struct kmm_page *rmqueue_buddy(struct kmm_zone *preferred,
 	}
 	kmm_port_unlock(&z->lock);
 	if (page)
-		zone_statistics(preferred, z, 1);
+		zone_statistics(preferred, z, NULL, ac->local_nid, 1);
 	return page;
 }
 
-static struct kmm_page *rmqueue(struct kmm_zone *preferred, struct kmm_zone *z,
+static struct kmm_page *rmqueue(const struct alloc_context *ac, struct kmm_zone *z,
 				unsigned order, unsigned alloc_flags, int mt)
 {
 	struct kmm_page *page;
 
 	if (pcp_allowed_order(order)) {
-		page = rmqueue_pcplist(preferred, z, order, mt, alloc_flags);
+		page = rmqueue_pcplist(ac, z, order, mt, alloc_flags);
 		if (page)
 			return page;
 	}
-	return rmqueue_buddy(preferred, z, order, alloc_flags, mt);
+	return rmqueue_buddy(ac, z, order, alloc_flags, mt);
 }
 
 static long zone_watermark_unusable_free(struct kmm_zone *z, unsigned order,
@@ -1139,8 +1174,7 @@ retry:
 			continue;
 		}
 try_this_zone:
-		page = rmqueue(ac->preferred_zone, z, order, alloc_flags,
-			       ac->migratetype);
+		page = rmqueue(ac, z, order, alloc_flags, ac->migratetype);
 		if (page) {
 			prep_new_page(page, order, gfp, ac->migratetype);
 			if (alloc_flags & ALLOC_HIGHATOMIC)
@@ -1198,6 +1232,8 @@ static bool prepare_alloc_pages(kmm_gfp_t gfp, unsigned order, int nid,
 	if (ac->migratetype >= KMM_MIGRATE_PCPTYPES)
 		ac->migratetype = KMM_MIGRATE_UNMOVABLE;	/* both bits: kernel BUGs */
 	ac->preferred_nid = nid;
+	ac->cpu = kmm_smp_processor_id();
+	ac->local_nid = kmm_cpu_to_node(ac->cpu);
 	ac->preferred_zone = NULL;
 	for (i = 0; i < ac->zonelist->nr; i++) {
 		if (ac->zonelist->zones[i]->type <= ac->highest_zoneidx) {
@@ -1207,7 +1243,8 @@ static bool prepare_alloc_pages(kmm_gfp_t gfp, unsigned order, int nid,
 	}
 	if (!ac->preferred_zone)
 		return false;
-	if (order >= kmm_fail_page_alloc.min_order && !(gfp & KMM___GFP_NOFAIL) &&
+	if (kmm_fault_armed(&kmm_fail_page_alloc) &&
+	    order >= kmm_fail_page_alloc.min_order && !(gfp & KMM___GFP_NOFAIL) &&
 	    !(kmm_fail_page_alloc.ignore_gfp_reclaim &&
 	      (gfp & KMM___GFP_DIRECT_RECLAIM)) &&
 	    kmm_should_fail(&kmm_fail_page_alloc, KMM_PAGE_SIZE << order)) {
@@ -1264,7 +1301,7 @@ struct kmm_page *kmm_alloc_pages_node(int nid, kmm_gfp_t gfp, unsigned order)
 		return NULL;
 	}
 	if (nid < 0 || nid >= (int)kmm_machine.nr_nodes)
-		nid = kmm_numa_node_id();
+		nid = kmm_machine.nr_nodes > 1 ? kmm_numa_node_id() : 0;
 	if (!prepare_alloc_pages(gfp, order, nid, &ac)) {
 		kmm_stat_inc(KMM_STAT_ALLOC_FAIL);
 		return NULL;
@@ -1337,7 +1374,7 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 	}
 	if (!z)
 		goto failed;
-	pcp = this_pcp(z);
+	pcp = cpu_pcp(z, ac.cpu);
 	if (!kmm_port_trylock(&pcp->lock))
 		goto failed;
 	while (nr_populated < nr_pages) {
@@ -1358,8 +1395,9 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 		prep_new_page(page, 0, gfp, ac.migratetype);
 		page_array[nr_populated++] = page;
 	}
+	if (nr_account)
+		zone_statistics(ac.preferred_zone, z, pcp, ac.local_nid, nr_account);
 	kmm_port_unlock(&pcp->lock);
-	zone_statistics(ac.preferred_zone, z, nr_account);
 	return nr_populated;
 failed:
 	page = kmm_alloc_pages_node(nid, gfp, 0);
@@ -1436,7 +1474,7 @@ static void free_frozen_pages(struct kmm_page *page, unsigned order)
 		}
 		mt = KMM_MIGRATE_MOVABLE;	/* CMA and HighAtomic ride Movable */
 	}
-	pcp = this_pcp(z);
+	pcp = cpu_pcp(z, kmm_smp_processor_id());
 	if (!kmm_port_trylock(&pcp->lock)) {
 		free_one_page(z, page, pfn, order, FPI_NONE);
 		return;

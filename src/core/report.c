@@ -39,6 +39,7 @@
 
 #include <kmm/lib.h>
 #include <kmm/mmzone.h>
+#include <kmm/page_alloc.h>
 #include <kmm/report.h>
 
 /* ---- output ------------------------------------------------------------ */
@@ -127,7 +128,7 @@ static const char *zone_name(int zidx)
 static unsigned long zone_event(const struct kmm_zone *z,
 				enum kmm_zone_event e)
 {
-	return atomic_load_explicit(&z->events[e], memory_order_relaxed);
+	return kmm_zone_events(z, e);
 }
 
 /* global_zone_page_state(): the sum over every zone of every node. */
