@@ -136,7 +136,7 @@ enum kmm_zone_event {
 
 /* Per-CPU page lists of one zone (the kernel's struct per_cpu_pages). */
 struct kmm_per_cpu_pages {
-	kmm_port_lock_t lock;		/* pcp->lock; taken with trylock */
+	kmm_port_spinlock_t lock;	/* pcp->lock; trylock on fast paths */
 	int count;			/* pages on all lists */
 	int high;			/* free to zone above this */
 	int high_min;

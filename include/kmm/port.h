@@ -17,7 +17,7 @@
  *   2. physical memory        kmm_port_phys_init/fini
  *   3. kernel VA + mappings   kmm_port_va_reserve/release, kmm_port_map,
  *                             kmm_port_unmap
- *   4. locks                  kmm_port_lock_*
+ *   4. locks                  kmm_port_lock_*, kmm_port_spin_*
  *   5. CPUs                   kmm_port_cpu, kmm_port_bind_cpu,
  *                             kmm_port_nr_host_cpus
  *   6. time and log           kmm_port_clock_ns, kmm_port_log
@@ -129,6 +129,23 @@ void kmm_port_lock(kmm_port_lock_t *l);
 /** kmm_port_trylock - Return: true if the lock was taken. */
 bool kmm_port_trylock(kmm_port_lock_t *l);
 void kmm_port_unlock(kmm_port_lock_t *l);
+
+/*
+ * A spinning lock for short, mostly uncontended sections (the kernel's
+ * pcp->lock, taken with trylock on the fast paths).  The hosted port spins
+ * with a pause and yields the host CPU after a while, so a preempted
+ * holder costs a timeslice, never a livelock.
+ */
+typedef struct {
+	_Alignas(4) unsigned char opaque[4];
+} kmm_port_spinlock_t;
+
+void kmm_port_spin_init(kmm_port_spinlock_t *l);
+void kmm_port_spin_destroy(kmm_port_spinlock_t *l);
+void kmm_port_spin_lock(kmm_port_spinlock_t *l);
+/** kmm_port_spin_trylock - Return: true if the lock was taken. */
+bool kmm_port_spin_trylock(kmm_port_spinlock_t *l);
+void kmm_port_spin_unlock(kmm_port_spinlock_t *l);
 
 /* ---- 5. CPUs ----------------------------------------------------------- */
 

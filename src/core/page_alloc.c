@@ -914,14 +914,14 @@ static struct kmm_page *rmqueue_pcplist(const struct alloc_context *ac,
 	struct kmm_per_cpu_pages *pcp = cpu_pcp(z, ac->cpu);
 	struct kmm_page *page;
 
-	if (!kmm_port_trylock(&pcp->lock))
+	if (!kmm_port_spin_trylock(&pcp->lock))
 		return NULL;
 	pcp->free_count >>= 1;
 	page = __rmqueue_pcplist(z, order, mt, alloc_flags, pcp,
 				 &pcp->lists[order_to_pindex(mt, order)]);
 	if (page)
 		zone_statistics(ac->preferred_zone, z, pcp, ac->local_nid, 1);
-	kmm_port_unlock(&pcp->lock);
+	kmm_port_spin_unlock(&pcp->lock);
 	return page;
 }
 
@@ -1375,7 +1375,7 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 	if (!z)
 		goto failed;
 	pcp = cpu_pcp(z, ac.cpu);
-	if (!kmm_port_trylock(&pcp->lock))
+	if (!kmm_port_spin_trylock(&pcp->lock))
 		goto failed;
 	while (nr_populated < nr_pages) {
 		if (page_array[nr_populated]) {
@@ -1386,7 +1386,7 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 					 &pcp->lists[order_to_pindex(ac.migratetype, 0)]);
 		if (!page) {
 			if (!nr_account) {
-				kmm_port_unlock(&pcp->lock);
+				kmm_port_spin_unlock(&pcp->lock);
 				goto failed;
 			}
 			break;
@@ -1397,7 +1397,7 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid, unsigned long nr_page
 	}
 	if (nr_account)
 		zone_statistics(ac.preferred_zone, z, pcp, ac.local_nid, nr_account);
-	kmm_port_unlock(&pcp->lock);
+	kmm_port_spin_unlock(&pcp->lock);
 	return nr_populated;
 failed:
 	page = kmm_alloc_pages_node(nid, gfp, 0);
@@ -1475,12 +1475,12 @@ static void free_frozen_pages(struct kmm_page *page, unsigned order)
 		mt = KMM_MIGRATE_MOVABLE;	/* CMA and HighAtomic ride Movable */
 	}
 	pcp = cpu_pcp(z, kmm_smp_processor_id());
-	if (!kmm_port_trylock(&pcp->lock)) {
+	if (!kmm_port_spin_trylock(&pcp->lock)) {
 		free_one_page(z, page, pfn, order, FPI_NONE);
 		return;
 	}
 	free_to_pcp(z, pcp, page, mt, order);
-	kmm_port_unlock(&pcp->lock);
+	kmm_port_spin_unlock(&pcp->lock);
 }
 
 /* Drop one reference of an allocated head; check state first. */
@@ -1615,9 +1615,9 @@ void kmm_drain_all_pages(struct kmm_zone *zone)
 			for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++) {
 				struct kmm_per_cpu_pages *pcp = &z->per_cpu_pageset[cpu];
 
-				kmm_port_lock(&pcp->lock);
+				kmm_port_spin_lock(&pcp->lock);
 				free_pcppages_bulk(z, pcp->count, pcp, 0);
-				kmm_port_unlock(&pcp->lock);
+				kmm_port_spin_unlock(&pcp->lock);
 			}
 		}
 	}
@@ -1724,11 +1724,11 @@ static void zone_pcp_update(struct kmm_zone *z)
 	for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++) {
 		struct kmm_per_cpu_pages *pcp = &z->per_cpu_pageset[cpu];
 
-		kmm_port_lock(&pcp->lock);
+		kmm_port_spin_lock(&pcp->lock);
 		pcp->batch = z->pcp_batch;
 		pcp->high_min = z->pcp_high_min;
 		pcp->high_max = z->pcp_high_max;
-		kmm_port_unlock(&pcp->lock);
+		kmm_port_spin_unlock(&pcp->lock);
 	}
 }
 
@@ -1909,7 +1909,7 @@ int kmm__page_alloc_init(void)
 		for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++) {
 			struct kmm_per_cpu_pages *pcp = &z->per_cpu_pageset[cpu];
 
-			kmm_port_lock_init(&pcp->lock);
+			kmm_port_spin_init(&pcp->lock);
 			for (i = 0; i < KMM_NR_PCP_LISTS; i++)
 				kmm_list_init(&pcp->lists[i]);
 			pcp->batch = 1;	/* boot pageset until zone_pcp_update() */
@@ -1973,7 +1973,7 @@ void kmm__page_alloc_fini(void)
 	for_each_zone(z, nid, zi) {
 		if (z->per_cpu_pageset) {
 			for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++)
-				kmm_port_lock_destroy(&z->per_cpu_pageset[cpu].lock);
+				kmm_port_spin_destroy(&z->per_cpu_pageset[cpu].lock);
 			kmm_port_meta_free(z->per_cpu_pageset,
 					   sizeof(struct kmm_per_cpu_pages) *
 						   kmm_machine.nr_cpus);
@@ -2010,7 +2010,7 @@ static int validate_zone(struct kmm_zone *z)
 	int mt, ret = 0;
 
 	for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++)
-		kmm_port_lock(&z->per_cpu_pageset[cpu].lock);
+		kmm_port_spin_lock(&z->per_cpu_pageset[cpu].lock);
 	kmm_port_lock(&z->lock);
 
 	/* 1. free lists */
@@ -2160,7 +2160,7 @@ static int validate_zone(struct kmm_zone *z)
 out:
 	kmm_port_unlock(&z->lock);
 	for (cpu = kmm_machine.nr_cpus; cpu-- > 0;)
-		kmm_port_unlock(&z->per_cpu_pageset[cpu].lock);
+		kmm_port_spin_unlock(&z->per_cpu_pageset[cpu].lock);
 	return ret;
 }
 

@@ -482,13 +482,13 @@ static void zoneinfo_pagesets(struct rep *r, struct kmm_zone *z)
 		if (z->per_cpu_pageset) {
 			struct kmm_per_cpu_pages *pcp = &z->per_cpu_pageset[cpu];
 
-			kmm_port_lock(&pcp->lock);
+			kmm_port_spin_lock(&pcp->lock);
 			count = pcp->count;
 			high = pcp->high;
 			batch = pcp->batch;
 			high_min = pcp->high_min;
 			high_max = pcp->high_max;
-			kmm_port_unlock(&pcp->lock);
+			kmm_port_spin_unlock(&pcp->lock);
 		}
 		rep_printf(r, "\n    cpu: %u", cpu);
 		rep_printf(r, "\n              count:    %d", count);

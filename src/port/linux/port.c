@@ -766,3 +766,55 @@ int kmm_port_symbolize(const void *addr, char *buf, size_t size)
 		     sym ? (unsigned long)sym->st_size : 0UL);
 	return n < 0 ? 0 : (int)KMM_MIN((size_t)n, size - 1);
 }
+
+/* ---- spinlocks ---------------------------------------------------------- */
+
+/*
+ * One 32-bit word: 0 free, 1 held.  Acquire on take, release on drop (C11
+ * atomics, which TSan understands).  lock() spins with a pause and yields
+ * the host CPU every 64 tries: threads are CPUs here, but the host may
+ * still preempt a holder.
+ */
+_Static_assert(sizeof(kmm_port_spinlock_t) >= sizeof(atomic_uint),
+	       "kmm_port_spinlock_t too small");
+
+static inline atomic_uint *spin_word(kmm_port_spinlock_t *l)
+{
+	return (atomic_uint *)(void *)l->opaque;
+}
+
+void kmm_port_spin_init(kmm_port_spinlock_t *l)
+{
+	atomic_init(spin_word(l), 0);
+}
+
+void kmm_port_spin_destroy(kmm_port_spinlock_t *l)
+{
+	if (atomic_load_explicit(spin_word(l), memory_order_relaxed))
+		port_err("port: destroying a held spinlock %p", (void *)l);
+}
+
+bool kmm_port_spin_trylock(kmm_port_spinlock_t *l)
+{
+	atomic_uint *w = spin_word(l);
+
+	return !atomic_load_explicit(w, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(w, 1, memory_order_acquire);
+}
+
+void kmm_port_spin_lock(kmm_port_spinlock_t *l)
+{
+	unsigned tries = 0;
+
+	while (!kmm_port_spin_trylock(l)) {
+		if (++tries % 64 == 0)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+}
+
+void kmm_port_spin_unlock(kmm_port_spinlock_t *l)
+{
+	atomic_store_explicit(spin_word(l), 0, memory_order_release);
+}

@@ -324,3 +324,30 @@ int kmm_port_symbolize(const void *addr, char *buf, size_t size)
 	(void)size;
 	return 0;
 }
+
+/* Spinlocks: one atomic word (single CPU here, so they never spin long). */
+void kmm_port_spin_init(kmm_port_spinlock_t *l)
+{
+	__atomic_store_n((unsigned *)(void *)l->opaque, 0u, __ATOMIC_RELAXED);
+}
+
+void kmm_port_spin_destroy(kmm_port_spinlock_t *l)
+{
+	(void)l;
+}
+
+bool kmm_port_spin_trylock(kmm_port_spinlock_t *l)
+{
+	return !__atomic_exchange_n((unsigned *)(void *)l->opaque, 1u, __ATOMIC_ACQUIRE);
+}
+
+void kmm_port_spin_lock(kmm_port_spinlock_t *l)
+{
+	while (!kmm_port_spin_trylock(l))
+		;
+}
+
+void kmm_port_spin_unlock(kmm_port_spinlock_t *l)
+{
+	__atomic_store_n((unsigned *)(void *)l->opaque, 0u, __ATOMIC_RELEASE);
+}
