@@ -344,6 +344,7 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			struct kmm_vmap_area *va;
 			enum kmm_vmap_where w;
 			unsigned pn = 0;
+			unsigned long pool_hits_before;
 
 			if (sscanf(ev, "alloc_vmap_area: va_start: %lu size=%lu align=%lu vstart=0x%lx vend=0x%lx failed=%d",
 				   &kaddr, &size, &align, &vstart, &vend, &failed) != 6) {
@@ -352,6 +353,12 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			}
 			st->events++;
 			st->allocs++;
+			{
+				struct kmm_vmalloc_stats vst;
+
+				kmm_vmalloc_get_stats(&vst);
+				pool_hits_before = vst.nr_pool_hits;
+			}
 			va = kmm__alloc_vmap_area(size, align, vstart, vend, -1,
 						  KMM_GFP_KERNEL | KMM___GFP_NOWARN, 0, NULL, &err);
 			if (!va || failed) {
@@ -386,9 +393,14 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 				static const char *const wn[] = { "outside", "free", "busy",
 								  "lazy", "pooled" };
 
-				printf("  mismatch #%lu (event %lu): size=%lu align=%lu cpu=%d kernel %#lx (%s in kmm) kmm %#lx\n",
+				struct kmm_vmalloc_stats vst;
+
+				kmm_vmalloc_get_stats(&vst);
+				printf("  mismatch #%lu (event %lu): size=%lu align=%lu cpu=%d kernel %#lx (%s in kmm%s) kmm %#lx (from %s)\n",
 				       st->mismatched, st->events, size, align, cpu, kaddr,
-				       wn[w], va->va_start);
+				       wn[w], w == KMM_VMAP_WHERE_POOL ? (pn ? ", node 1" : ", node 0") : "",
+				       va->va_start,
+				       vst.nr_pool_hits > pool_hits_before ? "pool" : "tree");
 			}
 			if (o->resync) {
 				if (kmm__vmap_relocate(va->va_start, kaddr) == 0)
@@ -430,6 +442,11 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			st->kernel_purged += n;
 			if (after.nr_purged_areas - before.nr_purged_areas == n)
 				st->purge_count_equal++;
+			if (o->verbose && print)
+				printf("  purge at event %lu: kernel purged %lu [%#lx, %#lx), kmm %lu; pooled now %lu, lazy pages %lu\n",
+				       st->events, n, ks, ke,
+				       after.nr_purged_areas - before.nr_purged_areas,
+				       after.nr_pooled, after.nr_lazy_pages);
 		} else {
 			st->lines_skipped++;
 		}
