@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <kmm/kmm.h>
+#include <kmm/vmalloc.h>
 
 #include "replay.h"
 #include "workload.h"
@@ -38,6 +39,25 @@ static void print_report(size_t (*fn)(char *, size_t))
 		return;
 	fn(buf, need);
 	fputs(buf, stdout);
+	free(buf);
+}
+
+static void print_report_head(size_t (*fn)(char *, size_t), int lines)
+{
+	size_t need = fn(NULL, 0) + 1;
+	char *buf = malloc(need), *p;
+	int n = 0;
+
+	if (!buf)
+		return;
+	fn(buf, need);
+	for (p = buf; *p && n < lines; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			n++;
+	}
+	if (*p)
+		printf("...\n");
 	free(buf);
 }
 
@@ -86,7 +106,8 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct workload_opts wo = { .steps = 200000, .keep_percent = 25 };
 	struct workload_result r;
-	uint64_t free_boot, free_end;
+	uint64_t free_boot, free_end, pt_boot, pt_pages;
+	struct kmm_vmalloc_stats vst;
 	int c, ret = 0;
 	unsigned i;
 
@@ -118,6 +139,7 @@ static int cmd_run(int argc, char **argv)
 	       wo.steps);
 	kmm_drain_all_pages(NULL);	/* boot's own allocations used a pcp list */
 	free_boot = kmm_nr_free_pages();
+	pt_boot = (uint64_t)atomic_load(&kmm_init_mm.pgtables_pages);
 
 	printf("==> /proc/buddyinfo (before) <==\n");
 	print_report(kmm_report_buddyinfo);
@@ -128,10 +150,13 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "kmm: FAIL: %lu corrupted pages\n", r.corrupt_pages);
 		ret = 1;
 	}
-	if (kmm_page_alloc_validate()) {
-		fprintf(stderr, "kmm: FAIL: page allocator validation\n");
+	if (kmm_page_alloc_validate() || kmm_vmalloc_validate()) {
+		fprintf(stderr, "kmm: FAIL: validation\n");
 		ret = 1;
 	}
+	printf("\n==> /proc/vmallocinfo (after, %lu areas held; first lines) <==\n",
+	       r.held_vareas);
+	print_report_head(kmm_report_vmallocinfo, 8);
 	printf("\n==> /proc/buddyinfo (after, %lu blocks held) <==\n", r.held_blocks);
 	print_report(kmm_report_buddyinfo);
 	printf("\n==> /proc/pagetypeinfo (after, %lu blocks held) <==\n", r.held_blocks);
@@ -142,15 +167,18 @@ static int cmd_run(int argc, char **argv)
 			r.corrupt_pages);
 		ret = 1;
 	}
+	kmm_vm_unmap_aliases();	/* lazily freed areas give back nothing, but purge */
 	kmm_drain_all_pages(NULL);
 	free_end = kmm_nr_free_pages();
-	if (kmm_page_alloc_validate()) {
+	if (kmm_page_alloc_validate() || kmm_vmalloc_validate()) {
 		fprintf(stderr, "kmm: FAIL: page allocator validation after release\n");
 		ret = 1;
 	}
-	if (free_end != free_boot) {
-		fprintf(stderr, "kmm: FAIL: %" PRIu64 " free pages at boot, %" PRIu64 " at the end\n",
-			free_boot, free_end);
+	/* Page-table pages of the vmalloc space stay, as in the kernel. */
+	pt_pages = (uint64_t)atomic_load(&kmm_init_mm.pgtables_pages) - pt_boot;
+	if (free_end + pt_pages != free_boot) {
+		fprintf(stderr, "kmm: FAIL: %" PRIu64 " free pages at boot, %" PRIu64 " at the end (+%" PRIu64 " page-table pages)\n",
+			free_boot, free_end, pt_pages);
 		ret = 1;
 	}
 
@@ -163,9 +191,12 @@ static int cmd_run(int argc, char **argv)
 		printf(" %u:%lu", i, r.by_order[i]);
 	printf("\nby migratetype   Unmovable:%lu Movable:%lu Reclaimable:%lu\n",
 	       r.by_mt[0], r.by_mt[1], r.by_mt[2]);
+	kmm_vmalloc_get_stats(&vst);
+	printf("vmalloc          %lu areas allocated, %lu freed; %lu purges, %lu pool hits\n",
+	       r.vallocs, r.vfrees, vst.nr_purges, vst.nr_pool_hits);
 	printf("pages verified   %lu (corrupt: %lu)\n", r.verified_pages, r.corrupt_pages);
-	printf("free pages       %" PRIu64 " at boot, %" PRIu64 " after release and drain\n",
-	       free_boot, free_end);
+	printf("free pages       %" PRIu64 " at boot, %" PRIu64 " after release and drain (+%" PRIu64 " page-table pages kept)\n",
+	       free_boot, free_end, pt_pages);
 	for (i = 0; i < KMM_NR_STAT_ITEMS; i++)
 		printf("%-24s %lu\n", kmm_stat_names[i], kmm_stat_read(i));
 	printf("elapsed          %.3f s\n", r.seconds);

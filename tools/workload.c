@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <kmm/kmm.h>
+#include <kmm/vmalloc.h>
 
 #include "workload.h"
 
@@ -24,7 +25,17 @@ struct blk {
 	uint64_t tag;
 };
 
+#define VPOOL 48
+
+struct varea {
+	unsigned char *addr;
+	unsigned long pages;
+	uint64_t tag;
+};
+
 struct worker {
+	struct varea vpool[VPOOL];
+	unsigned vlive;
 	pthread_t tid;
 	unsigned cpu;
 	const struct workload_opts *o;
@@ -116,6 +127,76 @@ static kmm_gfp_t pick_gfp(uint64_t *s, int *mt)
 	return KMM_GFP_KERNEL | KMM_GFP_DMA32 | KMM___GFP_NOWARN;
 }
 
+/*
+ * vmalloc areas: stamped through the vmalloc address, checked through the
+ * direct map (page_address(vmalloc_to_page())) before vfree.
+ */
+static void vstamp(struct varea *v)
+{
+	unsigned long i;
+
+	if (kmm_machine.params.mode == KMM_MODE_SHADOW)
+		return;
+	for (i = 0; i < v->pages; i++) {
+		uint64_t *p = (uint64_t *)(v->addr + i * KMM_PAGE_SIZE);
+
+		p[0] = v->tag + i;
+		p[KMM_PAGE_SIZE / 8 - 1] = ~(v->tag + i);
+	}
+}
+
+static unsigned long vcheck(struct varea *v, unsigned long *verified)
+{
+	unsigned long i, bad = 0;
+
+	if (kmm_machine.params.mode == KMM_MODE_SHADOW)
+		return 0;
+	for (i = 0; i < v->pages; i++) {
+		struct kmm_page *pg = kmm_vmalloc_to_page(v->addr + i * KMM_PAGE_SIZE);
+		uint64_t *p = pg ? (uint64_t *)kmm_page_address(pg) : NULL;
+
+		if (!p || p[0] != v->tag + i || p[KMM_PAGE_SIZE / 8 - 1] != ~(v->tag + i))
+			bad++;
+		(*verified)++;
+	}
+	return bad;
+}
+
+static void vrelease(struct worker *w, unsigned i)
+{
+	struct varea *v = &w->vpool[i];
+
+	w->r.corrupt_pages += vcheck(v, &w->r.verified_pages);
+	kmm_vfree(v->addr);
+	w->r.vfrees++;
+	w->vpool[i] = w->vpool[--w->vlive];
+}
+
+void workload_vmalloc_step(struct worker *w, unsigned long step);
+void workload_vmalloc_step(struct worker *w, unsigned long step)
+{
+	uint64_t r = xs(&w->rng) % 100;
+
+	if (w->vlive < VPOOL && (r < 55 || !w->vlive)) {
+		/* Mostly small, some large (up to 64 pages), zeroed or not. */
+		unsigned long pages = r < 40 ? 1 + xs(&w->rng) % 4 : 1 + xs(&w->rng) % 64;
+		unsigned char *a = (r & 1) ? kmm_vzalloc(pages * KMM_PAGE_SIZE)
+					   : kmm_vmalloc(pages * KMM_PAGE_SIZE);
+
+		if (!a) {
+			w->r.fails++;
+			return;
+		}
+		w->vpool[w->vlive] = (struct varea){ a, pages,
+			((uint64_t)w->cpu << 56) ^ (step << 8) ^ xs(&w->rng) ^ 0x5a };
+		vstamp(&w->vpool[w->vlive]);
+		w->vlive++;
+		w->r.vallocs++;
+	} else if (w->vlive) {
+		vrelease(w, r < 70 ? w->vlive - 1 : (unsigned)(xs(&w->rng) % w->vlive));
+	}
+}
+
 static void release(struct worker *w, unsigned i)
 {
 	struct blk *b = &w->pool[i];
@@ -134,6 +215,11 @@ static void *worker_main(void *arg)
 	kmm_bind_cpu((int)w->cpu);
 	for (step = 0; step < w->o->steps; step++) {
 		uint64_t r = xs(&w->rng) % 100;
+
+		if (r >= 95) {	/* 5% of the steps: kernel VA (vmalloc/vfree) */
+			workload_vmalloc_step(w, step);
+			continue;
+		}
 
 		/* Allocate while the pool is below its target size. */
 		if (w->live < POOL && (r < 55 || w->live < 16)) {
@@ -160,9 +246,11 @@ static void *worker_main(void *arg)
 			release(w, i);
 		}
 	}
-	/* Keep keep_percent of the pool alive for the "after" reports. */
+	/* Keep keep_percent of the pools alive for the "after" reports. */
 	while (w->live > (unsigned)(POOL * w->o->keep_percent / 100))
 		release(w, (unsigned)(xs(&w->rng) % w->live));
+	while (w->vlive > (unsigned)(VPOOL * w->o->keep_percent / 100))
+		vrelease(w, (unsigned)(xs(&w->rng) % w->vlive));
 	return NULL;
 }
 
@@ -174,6 +262,8 @@ static void merge(struct workload_result *r, const struct workload_result *x)
 	r->frees += x->frees;
 	r->fails += x->fails;
 	r->verified_pages += x->verified_pages;
+	r->vallocs += x->vallocs;
+	r->vfrees += x->vfrees;
 	r->corrupt_pages += x->corrupt_pages;
 	for (i = 0; i < 11; i++)
 		r->by_order[i] += x->by_order[i];
@@ -207,6 +297,7 @@ int workload_run(const struct workload_opts *o, struct workload_result *r)
 	for (i = 0; i < nworkers; i++) {
 		merge(r, &workers[i].r);
 		r->held_blocks += workers[i].live;
+		r->held_vareas += workers[i].vlive;
 	}
 	r->seconds = (double)(t1.tv_sec - t0.tv_sec) +
 		     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -227,6 +318,8 @@ int workload_release(struct workload_result *r)
 		kmm_bind_cpu((int)w->cpu);
 		while (w->live)
 			release(w, w->live - 1);
+		while (w->vlive)
+			vrelease(w, w->vlive - 1);
 		r->verified_pages += w->r.verified_pages;
 		r->corrupt_pages += w->r.corrupt_pages;
 	}
@@ -234,5 +327,6 @@ int workload_release(struct workload_result *r)
 	free(workers);
 	workers = NULL;
 	r->held_blocks = 0;
+	r->held_vareas = 0;
 	return r->corrupt_pages ? -1 : 0;
 }

@@ -19,6 +19,8 @@ struct workload_result {
 	unsigned long by_order[11];
 	unsigned long by_mt[3];
 	unsigned long held_blocks;	/* still live after the run */
+	unsigned long vallocs, vfrees;	/* vmalloc/vzalloc and vfree calls */
+	unsigned long held_vareas;
 	double seconds;
 };
 

@@ -23,12 +23,15 @@ int kmm_scnprintf(char *buf, size_t size, const char *fmt, ...)
 
 /*
  * kmm_seq - an append-only text buffer, the core's seq_file.  Reports write
- * into one; when it is full, further output is dropped and @overflow set.
+ * into one; when it is full, further output is dropped and @overflow set,
+ * but @need keeps counting what the whole output takes (snprintf style),
+ * so a caller can size a buffer with a first pass of size 0.
  */
 struct kmm_seq {
 	char *buf;
 	size_t size;
-	size_t len;
+	size_t len;		/* bytes in @buf (excluding the NUL) */
+	size_t need;		/* bytes the whole output needs */
 	bool overflow;
 };
 

@@ -428,6 +428,7 @@ void kmm_seq_init(struct kmm_seq *s, char *buf, size_t size)
 	s->buf = buf;
 	s->size = size;
 	s->len = 0;
+	s->need = 0;
 	s->overflow = false;
 	if (size)
 		buf[0] = '\0';
@@ -440,12 +441,16 @@ void kmm_seq_printf(struct kmm_seq *s, const char *fmt, ...)
 
 	if (s->overflow || s->size == 0) {
 		s->overflow = true;
+		va_start(ap, fmt);
+		s->need += fmt_engine(NULL, 0, fmt, ap);
+		va_end(ap);
 		return;
 	}
 	room = s->size - s->len;	/* >= 1: there is always the NUL */
 	va_start(ap, fmt);
 	need = fmt_engine(s->buf + s->len, room, fmt, ap);
 	va_end(ap);
+	s->need += need;
 	if (need >= room) {
 		s->len = s->size - 1;
 		s->overflow = true;
@@ -456,6 +461,7 @@ void kmm_seq_printf(struct kmm_seq *s, const char *fmt, ...)
 
 void kmm_seq_puts(struct kmm_seq *s, const char *str)
 {
+	s->need += kmm_strlen(str);
 	if (s->overflow || s->size == 0) {
 		s->overflow = true;
 		return;

@@ -1460,7 +1460,7 @@ size_t kmm_report_vmallocinfo(char *buf, size_t size)
 
 	kmm_seq_init(&m, buf, size);
 	if (!vs.initialized)
-		return m.len;
+		return m.need;
 	for (i = 0; i < vs.nr_nodes; i++) {
 		struct vmap_node *vn = &vs.nodes[i];
 
@@ -1481,7 +1481,7 @@ size_t kmm_report_vmallocinfo(char *buf, size_t size)
 		}
 		kmm_port_unlock(&vn->lazy.lock);
 	}
-	return m.len;
+	return m.need;
 }
 
 void kmm_vmalloc_get_stats(struct kmm_vmalloc_stats *st)
