@@ -33,6 +33,7 @@
 #define KMM_VM_ALLOW_HUGE_VMAP	0x00000400
 #define KMM_VM_DEFER_KMEMLEAK	0x00000800
 #define KMM_VM_SPARSE		0x00001000
+#define KMM_VM_DEFERRED_FREE	0x40000000	/* kmm: queued by vfree_atomic() */
 
 /* vmap_area->flags (the kernel's VMAP_*); bits 8+ hold the vmap node id. */
 #define KMM_VMAP_RAM		0x1
@@ -120,6 +121,12 @@ struct kmm_vm_struct *kmm_find_vm_area(const void *addr);
  * Return: the vm_struct, or NULL (not page aligned, not an area start).
  */
 struct kmm_vm_struct *kmm_remove_vm_area(const void *addr);
+
+/**
+ * kmm_vm_struct_free - free a vm_struct that kmm_remove_vm_area() handed
+ * back (the kernel's callers kfree() it).  NULL is ignored.
+ */
+void kmm_vm_struct_free(struct kmm_vm_struct *vm);
 
 /**
  * kmm_alloc_vm_area - reserve kernel VA and allocate its page tables,

@@ -807,8 +807,10 @@ static int map_page_fn(kmm_pte_t *pte, unsigned long addr, void *data)
 	uint64_t pfn;
 
 	if (c->pages) {
-		if (!c->pages[c->i])
+		if (!c->pages[c->i]) {
+			kmm_pr_warn("vmap: WARNING: no page at index %lu", c->i);
 			return -KMM_ENOMEM;
+		}
 		pfn = kmm_page_to_pfn(c->pages[c->i]);
 	} else {
 		pfn = c->pfns[c->i];
@@ -1187,7 +1189,8 @@ static void vfree_now(const void *addr)
 		kmm_pr_warn("WARNING: Trying to vfree() nonexistent vm area (%p)", addr);
 		return;
 	}
-	if (vm->flags & KMM_VM_ALLOC)
+	/* Counted only once mapped: failed vmallocs are freed uninitialised. */
+	if ((vm->flags & KMM_VM_ALLOC) && !(vm->flags & KMM_VM_UNINITIALIZED))
 		atomic_fetch_sub(&vs.vmalloc_used_pages, (long)vm->nr_pages);
 	if (vm->flags & (KMM_VM_ALLOC | KMM_VM_MAP_PUT_PAGES)) {
 		for (i = 0; i < vm->nr_pages; i++) {
@@ -1226,13 +1229,20 @@ void kmm_vfree(const void *addr)
  */
 void kmm_vfree_atomic(const void *addr)
 {
+	struct kmm_vm_struct *vm;
 	uintptr_t head;
 
 	if (!addr)
 		return;
-	if (vs.shadow || !kmm_is_vmalloc_addr(addr) || ((uintptr_t)addr & ~KMM_PAGE_MASK) ||
-	    !kmm_find_vm_area(addr)) {
+	vm = kmm_is_vmalloc_addr(addr) ? kmm_find_vm_area(addr) : NULL;
+	if (vs.shadow || !vm || vm->addr != addr) {
+		/* Not an area start (or shadow mode): vfree() says so, or frees. */
 		kmm_vfree(addr);
+		return;
+	}
+	if (__atomic_fetch_or(&vm->flags, KMM_VM_DEFERRED_FREE, __ATOMIC_ACQ_REL) &
+	    KMM_VM_DEFERRED_FREE) {
+		kmm_pr_warn("WARNING: Trying to vfree() nonexistent vm area (%p)", addr);
 		return;
 	}
 	head = atomic_load(&vs.deferred);
@@ -1283,6 +1293,12 @@ void *kmm_vmap(struct kmm_page **pages, unsigned int count, unsigned long flags,
 		area->nr_pages = count;
 	}
 	return area->addr;
+}
+
+void kmm_vm_struct_free(struct kmm_vm_struct *vm)
+{
+	if (vm)
+		kmm_objcache_free(&vs.vm_cache, vm);
 }
 
 void kmm_vunmap(const void *addr)
