@@ -191,6 +191,18 @@ static int never_fn(kmm_pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
+/*
+ * Make slots non-empty without mapping anything: a non-present PTE with
+ * only the accessed bit.  The existing-range walk, like the kernel's,
+ * visits only slots that are not pte_none().
+ */
+static int mark_fn(kmm_pte_t *pte, unsigned long addr, void *data)
+{
+	(void)data;
+	kmm_set_pte_at(&kmm_init_mm, addr, pte, (kmm_pte_t){ KMM__PAGE_ACCESSED });
+	return 0;
+}
+
 /* Slot pointers of [addr, addr + n pages) in init_mm, creating tables. */
 static void get_ptes(unsigned long addr, unsigned long n, kmm_pte_t **out)
 {
@@ -361,10 +373,12 @@ Test(pgtable, apply_existing_skips_absent_tables)
 	cr_assert_eq(n, 0);
 	cr_assert_eq(nr_tables(), t0);
 
-	/* One table, for the second 2 MiB region. */
+	/* One table, for the second 2 MiB region, every slot marked. */
 	cr_assert_eq(kmm_apply_to_page_range(&kmm_init_mm, g + PMD_SIZE + 5 * PG, PG,
 					     never_fn, &n), 0);
 	cr_assert_eq(n, 1);
+	cr_assert_eq(kmm_apply_to_page_range(&kmm_init_mm, g + PMD_SIZE, PMD_SIZE,
+					     mark_fn, NULL), 0);
 	t0 = nr_tables();
 
 	/* An existing walk over 4 regions visits only that table's 512 slots. */
@@ -459,6 +473,13 @@ Test(pgtable, apply_fn_error_stops_the_walk)
 	/* The walk stopped in the second table: the third was never made. */
 	cr_assert_null(kmm_lookup_pte(&kmm_init_mm, g + 2 * PMD_SIZE));
 
+	/* Empty slots are skipped by the existing walk; marked ones visited. */
+	memset(&w, 0, sizeof(w));
+	cr_assert_eq(kmm_apply_to_existing_page_range(&kmm_init_mm, g + PMD_SIZE, PMD_SIZE,
+						      walk_fn, &w), 0);
+	cr_assert_eq(w.calls, 0);
+	cr_assert_eq(kmm_apply_to_page_range(&kmm_init_mm, g + PMD_SIZE, 10 * PG,
+					     mark_fn, NULL), 0);
 	memset(&w, 0, sizeof(w));
 	w.stop_at = 3;
 	w.stop_ret = -KMM_EFAULT;

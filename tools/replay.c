@@ -9,8 +9,8 @@
  *   1. boot a shadow machine with the kernel's VA layout (VMALLOC_START
  *      0xffffc90000000000, 32 TiB) and its CPU count;
  *   2. load every busy area and every "unpurged vm_area" of
- *      vmallocinfo.before at its address (vm_map_ram and vmap-block lines
- *      included), with no automatic purging;
+ *      vmallocinfo.before at its address (vm_map_ram lines included, as
+ *      plain busy areas), with no automatic purging;
  *   3. for each event, in order, on the CPU of its [00N] column:
  *        alloc_vmap_area         allocate with the same size, align and
  *                                range; compare the address;
@@ -246,9 +246,13 @@ static void replay_usage(FILE *f)
 		"  --cold-pools    one pass, pools empty at the start\n"
 		"  --no-resync     keep kmm's placement after a mismatch (default: move\n"
 		"                  the area to the kernel's address and go on)\n"
-		"  --verbose       print each mismatch\n"
-		"  --boot PARAMS   extra boot parameters (default: kmm.mode=shadow\n"
-		"                  mem=1G vmalloc=32T nr_cpus=<nproc of the capture>)\n");
+		"  --verbose       print each mismatch and each purge\n"
+		"  --busy-node N|addr  vmap node to assume for busy areas of\n"
+		"                  vmallocinfo.before (default: none, so they return to\n"
+		"                  the free tree; addr: the node of their address)\n"
+		"  --boot PARAMS   boot parameters appended to the defaults (later ones\n"
+		"                  win): kmm.mode=shadow mem=1G vmalloc=32T\n"
+		"                  nr_cpus=<nproc of the capture>\n");
 }
 
 struct seed {
@@ -396,9 +400,13 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 				struct kmm_vmalloc_stats vst;
 
 				kmm_vmalloc_get_stats(&vst);
+				char nodestr[32] = "";
+
+				if (w == KMM_VMAP_WHERE_POOL)
+					snprintf(nodestr, sizeof(nodestr), ", node %u", pn);
 				printf("  mismatch #%lu (event %lu): size=%lu align=%lu cpu=%d kernel %#lx (%s in kmm%s) kmm %#lx (from %s)\n",
 				       st->mismatched, st->events, size, align, cpu, kaddr,
-				       wn[w], w == KMM_VMAP_WHERE_POOL ? (pn ? ", node 1" : ", node 0") : "",
+				       wn[w], nodestr,
 				       va->va_start,
 				       vst.nr_pool_hits > pool_hits_before ? "pool" : "tree");
 			}

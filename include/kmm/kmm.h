@@ -13,5 +13,10 @@
 #include <kmm/lib.h>
 #include <kmm/report.h>
 #include <kmm/stat.h>
+#include <kmm/objcache.h>
+#include <kmm/rbtree.h>
+#include <kmm/va_alloc.h>
+#include <kmm/pgtable.h>
+#include <kmm/vmalloc.h>
 
 #endif

@@ -133,7 +133,10 @@ typedef int (*kmm_pte_fn_t)(kmm_pte_t *pte, unsigned long addr, void *data);
 int kmm_apply_to_page_range(struct kmm_mm_struct *mm, unsigned long addr,
 			    unsigned long size, kmm_pte_fn_t fn, void *data);
 
-/** kmm_apply_to_existing_page_range - as above, skipping absent tables. */
+/**
+ * kmm_apply_to_existing_page_range - as above, but creates no table and,
+ * like the kernel's, calls @fn only for slots that are not pte_none().
+ */
 int kmm_apply_to_existing_page_range(struct kmm_mm_struct *mm,
 				     unsigned long addr, unsigned long size,
 				     kmm_pte_fn_t fn, void *data);
@@ -147,8 +150,9 @@ kmm_pte_t *kmm_lookup_pte(struct kmm_mm_struct *mm, unsigned long addr);
 /**
  * kmm_flush_tlb_kernel_range - make the host's mappings of [@start, @end)
  * in init_mm follow the PTEs (unmap cleared ones, remap changed ones).
- * Return: 0, or -ENOMEM when the host refused a mapping (logged; the twin
- * records what really happened, so a later flush retries).
+ * Return: 0, -ENOMEM when the host refused a mapping, or -EINVAL when the
+ * port refused the range or a PTE names a PFN beyond memory (logged; the
+ * twin records what really happened, so a later flush retries).
  */
 int kmm_flush_tlb_kernel_range(unsigned long start, unsigned long end);
 
@@ -186,7 +190,8 @@ int kmm_pgtable_validate(struct kmm_mm_struct *mm, bool synced,
 
 /**
  * kmm_pgtable_host_lookup - what the host maps at @addr according to the
- * twin: 0 when nothing, else the PTE value the host follows.
+ * twin: 0 when nothing, else the normalised PTE the host follows (PFN,
+ * PRESENT and RW bits only).
  */
 uint64_t kmm_pgtable_host_lookup(struct kmm_mm_struct *mm, unsigned long addr);
 

@@ -9,8 +9,7 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same hooks (about twenty small
- * functions).
+ * A kernel adopting kmm implements the same 24 small functions.
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free

@@ -42,7 +42,7 @@
 
 #define KMM_MAX_VA_SIZE_PAGES	256	/* largest pooled area, in pages */
 #define KMM_VMAP_ZONE_PAGES	16	/* addr_to_node_id() granularity */
-#define KMM_IOREMAP_MAX_ORDER	(7 + KMM_PAGE_SHIFT)
+#define KMM_IOREMAP_MAX_ORDER	30	/* x86-64: PUD_SHIFT (huge vmap) */
 
 struct kmm_vm_struct {
 	struct kmm_vm_struct *next;
@@ -84,7 +84,8 @@ bool kmm_is_vmalloc_addr(const void *x);
 
 /**
  * kmm___get_vm_area_caller - reserve @size bytes (rounded up to pages, plus
- * a guard page unless VM_NO_GUARD) of kernel VA inside [@start, @end].
+ * a guard page unless VM_NO_GUARD) of kernel VA inside [@start, @end)
+ * (the area ends at or below @end, as the kernel checks).
  * VM_IOREMAP areas are aligned to their size's power of two (at most
  * 2^IOREMAP_MAX_ORDER).  No page table is created, nothing is mapped.
  * Context: may sleep (takes mutexes, allocates).  Locks: free_vmap_area_lock,
@@ -118,7 +119,9 @@ struct kmm_vm_struct *kmm_find_vm_area(const void *addr);
  * and free its VA lazily (the host mapping lingers until the next purge,
  * or is removed at once in strict mode).  The vm_struct and the pages are
  * the caller's.
- * Return: the vm_struct, or NULL (not page aligned, not an area start).
+ * Return: the vm_struct, or NULL (not page aligned, outside the vmalloc
+ * range, not an area start, or an area with no vm_struct such as a
+ * vm_map_ram one).
  */
 struct kmm_vm_struct *kmm_remove_vm_area(const void *addr);
 
@@ -132,8 +135,8 @@ void kmm_vm_struct_free(struct kmm_vm_struct *vm);
  * kmm_alloc_vm_area - reserve kernel VA and allocate its page tables,
  * creating no mapping (the Linux 4.8 interface).
  * @size: bytes.
- * @ptes: NULL, or an array of size/PAGE_SIZE entries filled with a
- *   pointer to the PTE (in kmm_init_mm) of each page.
+ * @ptes: NULL, or an array of DIV_ROUND_UP(size, PAGE_SIZE) entries,
+ *   filled with a pointer to the PTE (in kmm_init_mm) of each page.
  * Context: may sleep.  Return: the area (VM_IOREMAP) or NULL.
  */
 struct kmm_vm_struct *kmm_alloc_vm_area(size_t size, kmm_pte_t **ptes);
@@ -182,8 +185,10 @@ void kmm_vfree(const void *addr);
 /**
  * kmm_vfree_atomic - vfree() from a context that must not sleep: the area
  * is queued (in real mode on a list threaded through the freed memory
- * itself, as the kernel does) and freed by the next vmalloc-layer call
- * or purge.
+ * itself, as the kernel does) and freed by the next vmalloc, vfree,
+ * vunmap, purge or vm_unmap_aliases().  It only takes the short vmap-node
+ * locks to find the area; in shadow mode, and for an address that is not
+ * an area start, it is a plain vfree() (which warns about the latter).
  */
 void kmm_vfree_atomic(const void *addr);
 
@@ -333,7 +338,8 @@ int kmm__vmap_load_pooled(unsigned long addr, unsigned long size, unsigned node)
 
 /**
  * kmm__vmap_relocate - move the busy area starting at @from to @to (same
- * size), taking @to from the free space or from a node pool.  For a
+ * size), taking @to from the free space or from a node pool.  Only the
+ * bookkeeping moves (PTEs and host mappings stay): for a shadow-mode
  * replayer that resynchronises after a different placement.
  * Return: 0, -ENOENT (no busy area at @from), -EBUSY (@to not available).
  */

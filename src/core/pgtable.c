@@ -212,8 +212,12 @@ static int apply_range(struct kmm_mm_struct *mm, unsigned long addr,
 			continue;
 		}
 		for (; addr < next; addr += KMM_PAGE_SIZE) {
-			int ret = fn((kmm_pte_t *)&ptes[tbl_index(addr, 1)], addr, data);
+			kmm_pte_t *pte = (kmm_pte_t *)&ptes[tbl_index(addr, 1)];
+			int ret;
 
+			if (!create && kmm_pte_none(kmm_ptep_get(pte)))
+				continue;
+			ret = fn(pte, addr, data);
 			if (ret)
 				return ret;
 		}

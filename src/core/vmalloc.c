@@ -535,6 +535,7 @@ bool kmm__purge_vmap_area_lazy(unsigned long start, unsigned long end,
 
 	if (!vs.initialized)
 		return false;
+	drain_vfree_deferred();	/* before the lock: it may purge itself */
 	kmm_port_lock(&vs.vmap_purge_lock);
 	for (i = 0; i < vs.nr_nodes; i++) {
 		struct vmap_node *vn = &vs.nodes[i];
@@ -1307,6 +1308,7 @@ void kmm_vunmap(const void *addr)
 
 	if (!addr)
 		return;
+	drain_vfree_deferred();
 	vm = kmm_remove_vm_area(addr);
 	if (!vm) {
 		kmm_pr_warn("WARNING: Trying to vunmap() nonexistent vm area (%p)", addr);
