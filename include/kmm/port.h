@@ -43,8 +43,8 @@ enum kmm_mode {
  * kmm_port_meta_alloc - memory for kmm's own metadata (memmap, tables).
  * @size: bytes, > 0.
  * Context: any; may sleep in the hosted port.
- * Return: zero-filled memory aligned to 64 bytes (to the page when @size is
- * at least a page), or NULL.
+ * Return: zero-filled memory aligned to 64 bytes (16 when @size is at most
+ * 16; the page when @size is at least a page), or NULL.
  */
 void *kmm_port_meta_alloc(size_t size);
 

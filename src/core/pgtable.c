@@ -326,7 +326,13 @@ static int emit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n,
 }
 
 /* Record a successful run in the twins. */
-static void commit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n)
+/*
+ * Record a successful run in the twins: what was emitted (key + i pages
+ * for a map, nothing for an unmap), never the PTE re-read now, which
+ * another thread may have set meanwhile in a page the run only covered.
+ */
+static void commit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n,
+		       uint64_t key)
 {
 	struct cursor c = { .mm = mm };
 	size_t i;
@@ -335,7 +341,7 @@ static void commit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n)
 		uint64_t want, *slot;
 
 		if (cursor_at(&c, va, &want, &slot) == 0 && slot)
-			*slot = want;
+			*slot = key ? key + ((uint64_t)i << KMM_PAGE_SHIFT) : 0;
 	}
 }
 
@@ -362,7 +368,7 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 	struct cursor c = { .mm = mm };
 	unsigned long va, run_va = 0;
 	uint64_t run_key = 0;
-	size_t run_n = 0;
+	size_t run_n = 0, run_noop = 0;	/* run_noop: trailing no-op pages */
 	int ret = 0, r;
 
 	atomic_fetch_add(&mm->nr_flushes, 1);
@@ -383,9 +389,11 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 		if (!slot) {
 			/* No PTE table: nothing was ever mapped here. */
 			if (run_n) {
+				run_n -= run_noop;
+				run_noop = 0;
 				r = emit_run(mm, run_va, run_n, run_key);
 				if (!r)
-					commit_run(mm, run_va, run_n);
+					commit_run(mm, run_va, run_n, run_key);
 				else
 					ret = r;
 				run_n = 0;
@@ -395,15 +403,24 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 				break;
 			continue;
 		}
+		if (!want && !*slot && run_n && !run_key) {
+			/* Unmapped already (a guard page, free VA): an unmap
+			 * run may cover it, so a purge unmaps in few calls. */
+			run_n++;
+			run_noop++;
+			continue;
+		}
 		if (want == *slot || (run_n && !extends(run_key, run_n, want))) {
 			if (run_n) {
+				run_n -= run_noop;
 				r = emit_run(mm, run_va, run_n, run_key);
 				if (!r)
-					commit_run(mm, run_va, run_n);
+					commit_run(mm, run_va, run_n, run_key);
 				else
 					ret = r;
 				run_n = 0;
 			}
+			run_noop = 0;
 			if (want == *slot)
 				continue;
 		}
@@ -411,12 +428,14 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 			run_va = va;
 			run_key = want;
 		}
+		run_noop = 0;
 		run_n++;
 	}
 	if (run_n) {
+		run_n -= run_noop;
 		r = emit_run(mm, run_va, run_n, run_key);
 		if (!r)
-			commit_run(mm, run_va, run_n);
+			commit_run(mm, run_va, run_n, run_key);
 		else
 			ret = r;
 	}

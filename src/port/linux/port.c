@@ -117,6 +117,8 @@ void *kmm_port_meta_alloc(size_t size)
 	len = round_up_checked(size, align, &overflow);
 	if (overflow)
 		return NULL;
+	if (size <= 16)		/* malloc's own alignment is enough */
+		return calloc(1, size);
 	p = aligned_alloc(align, len);
 	if (p)
 		memset(p, 0, len);
