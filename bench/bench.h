@@ -2,10 +2,12 @@
 /*
  * bench/bench.h - kmm's benchmarks, as a library.
  *
- * The same code runs as the standalone program build/bench/bench_page_alloc
- * (bench/bench_page_alloc_main.c) and as the `kmm bench` subcommand of the
- * command-line program, which links the static library kmmbench
- * (bench/meson.build: kmmbench_lib / kmmbench_dep).
+ * The same code runs as the standalone programs build/bench/bench_page_alloc
+ * and build/bench/bench_vmalloc (bench/bench_*_main.c) and as the
+ * `kmm bench [page_alloc|vmalloc|all]` subcommand of the command-line
+ * program, which links the static library kmmbench (bench/meson.build:
+ * kmmbench_lib / kmmbench_dep).  bench/bench_main.c parses the options
+ * and dispatches.
  *
  * Rules every benchmark here follows:
  *  - speed is measured against a baseline run in the same process, in the
@@ -25,12 +27,14 @@
 struct kmm_bench_opts {
 	/* Most operations per thread per measurement; 0: the default
 	 * (4,000,000; 150,000 with @quick).  A measurement also stops when
-	 * its time budget is spent. */
+	 * its time budget is spent.  vmalloc: kmm's operations per
+	 * measurement (1,000,000; 100,000 with @quick). */
 	unsigned long iterations;
 	/* Time budget per measurement, seconds; 0: the default (0.25;
 	 * 0.015 with @quick); the budget is split into interleaved slices
 	 * (5; 3 with @quick).  A full run makes 16 measurements of 3
-	 * implementations. */
+	 * implementations.  vmalloc: kmm's time per measurement (0.5;
+	 * 0.03 with @quick), in 5 (3) slices. */
 	double seconds;
 	/* Thread counts to run, each a separate set of measurements; thread
 	 * i is kmm CPU i (kmm_bind_cpu(i)) and is pinned to host CPU
@@ -38,8 +42,12 @@ struct kmm_bench_opts {
 	unsigned threads[KMM_BENCH_MAX_THREADS];
 	unsigned nr_threads;
 	/* kmm_boot() command line; NULL: "mem=1G".  "nr_cpus=" is appended
-	 * when missing and the host has fewer CPUs than the most threads. */
+	 * when missing and the host has fewer CPUs than the most threads
+	 * (page_alloc).  vmalloc: the machine of its part 1. */
 	const char *boot;
+	/* vmalloc: the shadow machine of its part 2; NULL:
+	 * "kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2". */
+	const char *shadow_boot;
 	/* CI smoke mode: tiny budgets, whole run well under 3 s. */
 	bool quick;
 	/* After the tables, print every row again as CSV. */
@@ -52,8 +60,8 @@ void kmm_bench_opts_init(struct kmm_bench_opts *o);
 /**
  * kmm_bench_parse_args - parse benchmark options into @o.
  * @argv: argv[0] is the program (or subcommand) name and is skipped.
- *   --quick  --csv  --boot STR  --threads 1,2  --iterations N
- *   --seconds S  --help
+ *   --quick  --csv  --boot STR  --shadow-boot STR  --threads 1,2
+ *   --iterations N  --seconds S  --help
  * @err: where usage and errors go.
  * Return: 0 to run; 1 when --help was printed (exit 0); -1 on a bad
  * option (usage printed; exit 2).
@@ -88,8 +96,50 @@ int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
 int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts);
 
 /**
- * kmm_bench_main - parse @argv and run kmm_bench_page_alloc() to stdout.
- * For `kmm bench [options]` and for bench_page_alloc's main().
+ * kmm_bench_vmalloc - the vmalloc benchmark (issue 3).
+ * @out: where the tables go.
+ * @opts: NULL for the defaults (@opts->threads is not used: one thread).
+ *
+ * Part 1, on a machine booted with @opts->boot (default "mem=1G", real
+ * mode): the kernel test_vmalloc module's shapes - fix_size (vmalloc of
+ * one page, vfree), random_size (1..100 pages, seeded), both also with
+ * one byte written per page ("+touch"), and long_busy (a list of 1-page
+ * areas kept busy, as long as vm.max_map_count allows up to 100,000,
+ * pairs on top, the list freed) - against mmap(MAP_PRIVATE |
+ * MAP_ANONYMOUS | MAP_POPULATE) + munmap() of the same sizes, with
+ * ratios, percentiles, host faults and the lazy purges seen.  Then, on a
+ * shadow machine (@opts->shadow_boot, default "kmm.mode=shadow mem=8G
+ * vmalloc=32T nr_cpus=2"): the same shapes for kmm alone, and part 2:
+ * get_vm_area(1 page)+free_vm_area (pooled and tree paths) and
+ * vmalloc+vfree with 1,000 and 1,000,000 live areas and with 1,000,000
+ * built of which every other one was freed.  A machine already booted is
+ * used as it is (part 1 if real, the shadow part if shadow) and left
+ * booted; otherwise each machine is booted and shut down here.
+ *
+ * Context: no other kmm call in flight; runs its own thread.  Sets and
+ * then clears the vmap trace ops (kmm_vmap_set_trace()).
+ * Return: 0; -1 when the benchmark could not run (boot failed, an
+ * allocation failed, validation or the leak check failed afterwards).
+ */
+int kmm_bench_vmalloc(FILE *out, const struct kmm_bench_opts *opts);
+
+/**
+ * kmm_bench_run - run the benchmark named @which ("page_alloc",
+ * "vmalloc"; NULL or "all": every one, in that order) to @out.
+ * Return: 0; -1 if one failed; -2 if @which names none.
+ */
+int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts);
+
+/**
+ * kmm_bench_main_default - `PROG [NAME] [options]`: an optional first
+ * word NAME (page_alloc, vmalloc, all) picks the benchmark, else @dflt;
+ * parse the options and kmm_bench_run() to stdout.
+ * Return: the process exit status (0 ok, 1 failed, 2 usage).
+ */
+int kmm_bench_main_default(const char *dflt, int argc, char **argv);
+
+/**
+ * kmm_bench_main - kmm_bench_main_default("all", ...): `kmm bench`.
  * Return: the process exit status (0 ok, 1 failed, 2 usage).
  */
 int kmm_bench_main(int argc, char **argv);

@@ -73,44 +73,17 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <gnu/libc-version.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <kmm/kmm.h>
 
 #include "bench.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define CLOCK_NAME "rdtsc (lfence; rdtsc; lfence)"
-static inline __attribute__((always_inline)) uint64_t tick(void)
-{
-	uint64_t t;
-
-	_mm_lfence();
-	t = __rdtsc();
-	_mm_lfence();
-	return t;
-}
-#else
-#define CLOCK_NAME "clock_gettime(CLOCK_MONOTONIC)"
-static inline __attribute__((always_inline)) uint64_t tick(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-#endif
+#include "bench_common.h"
 
 #define PAIR_BATCH 64		/* operations per timed batch */
 #define BULK 512		/* allocations per batch512 round */
@@ -129,57 +102,6 @@ enum pattern { PAT_PAIR, PAT_TOUCH, PAT_BATCH, PAT_BIG, NR_PATTERNS };
 
 static const char *const impl_names[NR_IMPLS] = { "kmm", "malloc", "mmap" };
 
-/* ---- the clock ---------------------------------------------------------- */
-
-static double ticks_per_ns = 1.0;
-static uint64_t tick_overhead;	/* of one back-to-back tick() pair */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void clock_calibrate(bool quick)
-{
-	uint64_t wait = quick ? 5000000ULL : 20000000ULL, n0, n1, t0, t1;
-	static uint64_t d[4096];
-	size_t i;
-
-	n0 = mono_ns();
-	t0 = tick();
-	do
-		n1 = mono_ns();
-	while (n1 - n0 < wait);
-	t1 = tick();
-	ticks_per_ns = (double)(t1 - t0) / (double)(n1 - n0);
-	if (!(ticks_per_ns > 0))
-		ticks_per_ns = 1.0;
-	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
-		uint64_t a = tick(), b = tick();
-
-		d[i] = b - a;
-	}
-	qsort(d, sizeof(d) / sizeof(d[0]), sizeof(d[0]), cmp_u64);
-	tick_overhead = d[sizeof(d) / sizeof(d[0]) / 2];
-}
-
-static inline uint64_t net(uint64_t t0, uint64_t t1)
-{
-	uint64_t d = t1 - t0;
-
-	return d > tick_overhead ? d - tick_overhead : 0;
-}
-
 /* ---- samples ------------------------------------------------------------ */
 
 /* One series of timings of one implementation and thread. */
@@ -196,51 +118,9 @@ struct lat {
 
 static inline void lat_add(struct lat *l, uint64_t t)
 {
-	l->s[l->n++] = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+	l->s[l->n++] = bench_sample_u32(t);
 	l->sticks += t;
 	l->sops++;
-}
-
-/* Memory the benchmark itself needs, from mmap, pre-faulted: never from
- * malloc, whose heap and thresholds it would disturb. */
-static void *bench_mem(size_t bytes)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static void radix_sort_u32(uint32_t *a, uint32_t *tmp, size_t n)
-{
-	unsigned shift;
-
-	for (shift = 0; shift < 32; shift += 8) {
-		size_t count[257] = { 0 }, i;
-
-		for (i = 0; i < n; i++)
-			count[((a[i] >> shift) & 0xff) + 1]++;
-		for (i = 1; i < 257; i++)
-			count[i] += count[i - 1];
-		for (i = 0; i < n; i++)
-			tmp[count[(a[i] >> shift) & 0xff]++] = a[i];
-		memcpy(a, tmp, n * sizeof(*a));
-	}
-}
-
-/* Nearest-rank percentile of sorted samples, in ns. */
-static double pct(const uint32_t *s, size_t n, double p)
-{
-	size_t k;
-
-	if (!n)
-		return 0;
-	k = (size_t)(p * (double)n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return (double)s[k - 1] / ticks_per_ns;
 }
 
 /* ---- the operations ----------------------------------------------------- */
@@ -385,7 +265,7 @@ loop_pair(struct worker *w, enum impl impl, bool touch, bool warm)
 {
 	const struct run *r = w->run;
 	unsigned order = r->order;
-	uint64_t end = tick() + (warm ? r->warm_ticks : r->budget_ticks);
+	uint64_t end = bench_tick() + (warm ? r->warm_ticks : r->budget_ticks);
 	unsigned long max = warm ? r->warm_ops : r->max_ops, done;
 	struct lat *l = &w->lat[0];
 	uint64_t t0, t1 = 0;
@@ -396,18 +276,18 @@ loop_pair(struct worker *w, enum impl impl, bool touch, bool warm)
 		if (!warm && l->seq++ % SAMPLE_EVERY == SAMPLE_EVERY - 1 &&
 		    l->n + PAIR_BATCH <= l->cap) {
 			for (i = 0; i < PAIR_BATCH; i++) {
-				t0 = tick();
+				t0 = bench_tick();
 				p = op_alloc(impl, order);
 				if (__builtin_expect(!p, 0))
 					return -1;
 				if (touch)
 					op_touch(impl, p, order);
 				op_free(impl, p, order);
-				t1 = tick();
-				lat_add(l, net(t0, t1));
+				t1 = bench_tick();
+				lat_add(l, bench_elapsed_ticks(t0, t1));
 			}
 		} else {
-			t0 = tick();
+			t0 = bench_tick();
 			for (i = 0; i < PAIR_BATCH; i++) {
 				p = op_alloc(impl, order);
 				if (__builtin_expect(!p, 0))
@@ -416,9 +296,9 @@ loop_pair(struct worker *w, enum impl impl, bool touch, bool warm)
 					op_touch(impl, p, order);
 				op_free(impl, p, order);
 			}
-			t1 = tick();
+			t1 = bench_tick();
 			if (!warm) {
-				l->ticks += net(t0, t1);
+				l->ticks += bench_elapsed_ticks(t0, t1);
 				l->ops += PAIR_BATCH;
 			}
 		}
@@ -433,7 +313,7 @@ loop_batch(struct worker *w, enum impl impl, bool warm)
 {
 	const struct run *r = w->run;
 	unsigned order = r->order, n = r->nbulk, i;
-	uint64_t end = tick() + (warm ? r->warm_ticks : r->budget_ticks);
+	uint64_t end = bench_tick() + (warm ? r->warm_ticks : r->budget_ticks);
 	unsigned long max = warm ? r->warm_ops : r->max_ops, done;
 	struct lat *la = &w->lat[0], *lf = &w->lat[1];
 	uint64_t t0, t1 = 0, t2 = 0;
@@ -445,33 +325,33 @@ loop_batch(struct worker *w, enum impl impl, bool warm)
 		if (!warm && la->seq++ % SAMPLE_EVERY == SAMPLE_EVERY - 1 &&
 		    la->n + n <= la->cap) {
 			for (i = 0; i < n; i++) {
-				t0 = tick();
+				t0 = bench_tick();
 				ptrs[i] = op_alloc(impl, order);
-				t1 = tick();
-				lat_add(la, net(t0, t1));
+				t1 = bench_tick();
+				lat_add(la, bench_elapsed_ticks(t0, t1));
 				if (__builtin_expect(!ptrs[i], 0))
 					goto fail;
 			}
 			for (i = 0; i < n; i++) {
-				t0 = tick();
+				t0 = bench_tick();
 				op_free(impl, ptrs[i], order);
-				t1 = tick();
-				lat_add(lf, net(t0, t1));
+				t1 = bench_tick();
+				lat_add(lf, bench_elapsed_ticks(t0, t1));
 			}
 			t2 = t1;
 		} else {
-			t0 = tick();
+			t0 = bench_tick();
 			for (i = 0; i < n; i++) {
 				ptrs[i] = op_alloc(impl, order);
 				if (__builtin_expect(!ptrs[i], 0))
 					goto fail;
 			}
-			t1 = tick();
+			t1 = bench_tick();
 			for (i = 0; i < n; i++)
 				op_free(impl, ptrs[i], order);
-			t2 = tick();
+			t2 = bench_tick();
 			if (!warm) {
-				la->ticks += net(t0, t1);
+				la->ticks += bench_elapsed_ticks(t0, t1);
 				la->ops += n;
 				lf->ticks += t2 - t1;	/* t1 is shared */
 				lf->ops += n;
@@ -515,13 +395,6 @@ static int run_loops(struct worker *w, bool warm)
 	}
 }
 
-static unsigned host_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (unsigned)n : 1;
-}
-
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -531,38 +404,26 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t thread_minflt(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_THREAD, &ru))
-		return 0;
-	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t f0, c0, n0;
-	cpu_set_t set;
 
-	CPU_ZERO(&set);
-	CPU_SET(w->idx % host_cpus(), &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	bench_pin_to_host_cpu(w->idx % bench_host_cpus());
 	if (kmm_bind_cpu((int)w->idx))
 		w->err = -1;
 	if (!w->err && !w->run->abort)
 		w->err = run_loops(w, true);
 	cbar_wait(&w->run->bar);	/* warm-up done */
 	cbar_wait(&w->run->bar);	/* go */
-	f0 = thread_minflt();
+	f0 = bench_thread_minflt();
 	c0 = thread_cpu_ns();
-	n0 = mono_ns();
+	n0 = bench_mono_ns();
 	if (!w->err && !w->run->abort)
 		w->err = run_loops(w, false);
-	w->lat[0].wall_ns += mono_ns() - n0;
+	w->lat[0].wall_ns += bench_mono_ns() - n0;
 	w->lat[0].cpu_ns += thread_cpu_ns() - c0;
-	w->lat[0].faults += thread_minflt() - f0;
+	w->lat[0].faults += bench_thread_minflt() - f0;
 	return NULL;
 }
 
@@ -658,19 +519,11 @@ static const char *pattern_name(char *buf, size_t len, enum pattern pat,
 	}
 }
 
+/* A new zeroed result row; NULL when out of memory. */
 static struct result *add_result(struct bench *bn)
 {
-	if (bn->nres == bn->res_cap) {
-		size_t nc = bn->res_cap ? bn->res_cap * 2 : 64;
-		struct result *r = realloc(bn->res, nc * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		bn->res = r;
-		bn->res_cap = nc;
-	}
-	memset(&bn->res[bn->nres], 0, sizeof(bn->res[0]));
-	return &bn->res[bn->nres++];
+	return bench_array_push((void **)&bn->res, &bn->nres, &bn->res_cap,
+				sizeof(bn->res[0]));
 }
 
 /* Run one slice of @impl on @nthreads threads. */
@@ -683,8 +536,7 @@ static int run_slice(struct bench *bn, enum impl impl, enum pattern pat,
 		.pat = pat,
 		.order = order,
 		.nbulk = nbulk,
-		.budget_ticks = (uint64_t)(bn->seconds / bn->slices * 1e9 *
-					   ticks_per_ns),
+		.budget_ticks = bench_slice_budget_ticks(bn->seconds, bn->slices),
 		.max_ops = bn->max_ops / bn->slices,
 	};
 	struct kmm_ctrs c0, c1;
@@ -763,10 +615,10 @@ static void slice_done(struct bench *bn, enum impl impl, unsigned nthreads,
 		ops += (double)n;
 		l->all_ops += l->ops + l->sops;
 		if (tk)
-			mops += (double)n * ticks_per_ns * 1e3 / (double)tk;
+			mops += (double)n * bench_ticks_per_ns * 1e3 / (double)tk;
 		l->ticks = l->ops = l->sticks = l->sops = 0;
 	}
-	ss->ns = ops ? ticks / ticks_per_ns / ops : 0;
+	ss->ns = ops ? ticks / bench_ticks_per_ns / ops : 0;
 	ss->mops = mops;
 }
 
@@ -782,12 +634,12 @@ static void percentiles(struct bench *bn, enum impl impl, unsigned nthreads,
 		memcpy(bn->merge + n, l->s, l->n * sizeof(*l->s));
 		n += l->n;
 	}
-	radix_sort_u32(bn->merge, bn->tmp, n);
+	bench_radix_sort_u32(bn->merge, bn->tmp, n);
 	st->samples = n;
-	st->p50 = pct(bn->merge, n, 0.50);
-	st->p99 = pct(bn->merge, n, 0.99);
-	st->p999 = pct(bn->merge, n, 0.999);
-	st->max = n ? (double)bn->merge[n - 1] / ticks_per_ns : 0;
+	st->p50 = bench_percentile_ns(bn->merge, n, 0.50);
+	st->p99 = bench_percentile_ns(bn->merge, n, 0.99);
+	st->p999 = bench_percentile_ns(bn->merge, n, 0.999);
+	st->max = n ? (double)bn->merge[n - 1] / bench_ticks_per_ns : 0;
 }
 
 /*
@@ -915,21 +767,6 @@ static void base_name(char *buf, size_t len, enum impl impl, unsigned order)
 		 (unsigned long)KMM_PAGE_SIZE << order);
 }
 
-/* Width-8 number: one decimal below 1000; "-" for none. */
-static const char *fmt_ns(char *buf, double v)
-{
-	if (!(v > 0))
-		snprintf(buf, 16, "%8s", "-");
-	else
-		snprintf(buf, 16, v < 1000 ? "%8.1f" : "%8.0f", v);
-	return buf;
-}
-
-static double ratio(double base, double kmm)
-{
-	return kmm > 0 ? base / kmm : 0;
-}
-
 static void print_table(struct bench *bn)
 {
 	FILE *o = bn->out;
@@ -951,9 +788,9 @@ static void print_table(struct bench *bn)
 		if (!find(bn, IMPL_MALLOC, k->order, k->pat, k->phase, k->threads) &&
 		    !find(bn, IMPL_MMAP, k->order, k->pat, k->phase, k->threads))
 			fprintf(o, "%-27s %2u %s  %-13s %8s %8s %s %s %s %s\n", op,
-				k->threads, fmt_ns(a, k->st.ns), "(none)", "-", "-",
-				fmt_ns(c, k->st.p50), fmt_ns(d, k->st.p99),
-				fmt_ns(e, k->st.p999), fmt_ns(f, k->st.max));
+				k->threads, bench_fmt_ns(a, k->st.ns), "(none)", "-", "-",
+				bench_fmt_ns(c, k->st.p50), bench_fmt_ns(d, k->st.p99),
+				bench_fmt_ns(e, k->st.p999), bench_fmt_ns(f, k->st.max));
 		for (bi = IMPL_MALLOC; bi < NR_IMPLS; bi++) {
 			const struct result *base = find(bn, (enum impl)bi, k->order,
 							 k->pat, k->phase, k->threads);
@@ -962,10 +799,10 @@ static void print_table(struct bench *bn)
 				continue;
 			base_name(bname, sizeof(bname), (enum impl)bi, k->order);
 			fprintf(o, "%-27s %2u %s  %-13s %s %8.2f %s %s %s %s\n", op,
-				k->threads, fmt_ns(a, k->st.ns), bname,
-				fmt_ns(b, base->st.ns), ratio(base->st.ns, k->st.ns),
-				fmt_ns(c, k->st.p50), fmt_ns(d, k->st.p99),
-				fmt_ns(e, k->st.p999), fmt_ns(f, k->st.max));
+				k->threads, bench_fmt_ns(a, k->st.ns), bname,
+				bench_fmt_ns(b, base->st.ns), bench_ratio(base->st.ns, k->st.ns),
+				bench_fmt_ns(c, k->st.p50), bench_fmt_ns(d, k->st.p99),
+				bench_fmt_ns(e, k->st.p999), bench_fmt_ns(f, k->st.max));
 		}
 	}
 }
@@ -987,9 +824,9 @@ static void print_baselines(struct bench *bn)
 		op_name(op, sizeof(op), r);
 		base_name(bname, sizeof(bname), r->impl, r->order);
 		fprintf(o, "%-27s %2u %-13s %s %s %s %s %s %7.3f\n", op,
-			r->threads, bname, fmt_ns(a, r->st.ns), fmt_ns(c, r->st.p50),
-			fmt_ns(d, r->st.p99), fmt_ns(e, r->st.p999),
-			fmt_ns(f, r->st.max), r->faults_per_op);
+			r->threads, bname, bench_fmt_ns(a, r->st.ns), bench_fmt_ns(c, r->st.p50),
+			bench_fmt_ns(d, r->st.p99), bench_fmt_ns(e, r->st.p999),
+			bench_fmt_ns(f, r->st.max), r->faults_per_op);
 	}
 }
 
@@ -1087,7 +924,7 @@ static void print_csv(struct bench *bn)
 			fprintf(o, "%s,%u,%.2f,%s,%.2f,%.3f,%.1f,%.1f,%.1f,%.1f,"
 				   "%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%llu,%llu,%.2f,%.2f\n",
 				op, k->threads, k->st.ns, bname, b->st.ns,
-				ratio(b->st.ns, k->st.ns), k->st.p50, k->st.p99,
+				bench_ratio(b->st.ns, k->st.ns), k->st.p50, k->st.p99,
 				k->st.p999, k->st.max, b->st.p50, b->st.p99,
 				b->st.p999, b->st.max, k->st.mops, b->st.mops,
 				(unsigned long long)k->st.samples,
@@ -1118,9 +955,9 @@ static void print_aims(struct bench *bn)
 		m->st.p50, m->st.p50 > 0 ? k->st.p50 / m->st.p50 : 0,
 		k->st.ns <= 2 * m->st.ns ? "met" : "missed");
 	fprintf(o, "  far ahead of mmap(4096): mmap/kmm = %.0fx untouched",
-		ratio(p->st.ns, k->st.ns));
+		bench_ratio(p->st.ns, k->st.ns));
 	if (kt && pt)
-		fprintf(o, ", %.0fx touched", ratio(pt->st.ns, kt->st.ns));
+		fprintf(o, ", %.0fx touched", bench_ratio(pt->st.ns, kt->st.ns));
 	fprintf(o, "\n");
 	k2 = find(bn, IMPL_KMM, 0, PAT_PAIR, 0, 2);
 	m2 = find(bn, IMPL_MALLOC, 0, PAT_PAIR, 0, 2);
@@ -1133,52 +970,21 @@ static void print_header(struct bench *bn, const char *boot, const unsigned *thr
 			 unsigned nthr)
 {
 	struct kmm_zone *z = kernel_zone();
-	char model[128] = "unknown", line[256], load[64];
-	FILE *o = bn->out, *f;
-	struct utsname u;
+	FILE *o = bn->out;
 	unsigned i;
 
-	f = fopen("/proc/cpuinfo", "r");
-	if (f) {
-		while (fgets(line, sizeof(line), f)) {
-			char *c = strchr(line, ':');
-
-			if (!strncmp(line, "model name", 10) && c) {
-				c++;
-				while (*c == ' ')
-					c++;
-				c[strcspn(c, "\n")] = 0;
-				snprintf(model, sizeof(model), "%s", c);
-				break;
-			}
-		}
-		fclose(f);
-	}
-	if (uname(&u))
-		memset(&u, 0, sizeof(u));
-	f = fopen("/proc/loadavg", "r");
-	if (!f || !fgets(load, sizeof(load), f))
-		snprintf(load, sizeof(load), "?");
-	load[strcspn(load, " \n")] = 0;	/* the 1-minute figure */
-	if (f)
-		fclose(f);
 	fprintf(o, "kmm page allocator benchmark (issue 2)%s\n",
 		bn->quick ? " -- quick mode: numbers are noisy" : "");
-	fprintf(o, "host:   %u CPUs (nproc), %s, Linux %s, glibc %s; load average %s\n",
-		host_cpus(), model, u.release, gnu_get_libc_version(), load);
+	bench_print_host_line(o);
+	fprintf(o, "\n");
 	fprintf(o, "kmm:    boot \"%s\": mode %s, %u CPUs, %llu MiB; GFP_KERNEL\n",
-		boot,
-		kmm_machine.params.mode == KMM_MODE_SHADOW   ? "shadow"
-		: kmm_machine.params.mode == KMM_MODE_STRICT ? "strict"
-							     : "real",
-		kmm_machine.nr_cpus,
+		boot, bench_kmm_mode_name(), kmm_machine.nr_cpus,
 		(unsigned long long)(kmm_machine.totalram_pages * KMM_PAGE_SIZE >> 20));
 	if (z)
 		fprintf(o, "        zone %s: pcp batch %d, high_min %d, high_max %d pages; batchN = %u pages\n",
 			z->name, z->pcp_batch, z->pcp_high_min, z->pcp_high_max,
 			bn->big_pages);
-	fprintf(o, "clock:  %s, %.3f ticks/ns, clock-pair overhead %.1f ns (subtracted)\n",
-		CLOCK_NAME, ticks_per_ns, (double)tick_overhead / ticks_per_ns);
+	bench_print_clock_line(o);
 	fprintf(o, "method: per measurement %.3f s or %lu ops per thread, in %u interleaved\n"
 		   "        slices (kmm, malloc, mmap, kmm, ...) each after a 10%% warm-up; 3 of 4\n"
 		   "        batches (64 ops, or a round) timed whole -> ns/op and Mop/s of the\n"
@@ -1188,48 +994,11 @@ static void print_header(struct bench *bn, const char *boot, const unsigned *thr
 	fprintf(o, "threads:");
 	for (i = 0; i < nthr; i++)
 		fprintf(o, " %u", thr[i]);
-	fprintf(o, " (thread i = kmm CPU i, pinned to host CPU i %% %u)\n", host_cpus());
+	fprintf(o, " (thread i = kmm CPU i, pinned to host CPU i %% %u)\n", bench_host_cpus());
 	fprintf(o, "ratio = baseline ns / kmm ns: > 1 means kmm is faster\n");
 }
 
-/*
- * How busy the host was: CPU seconds all processes used (/proc/stat) minus
- * ours (getrusage), against the run's wall time: a shared machine makes
- * every number here noisier, two-thread ones most.
- */
-struct host_busy {
-	double busy_s, self_s, wall_s;
-};
-
-static void host_busy_read(struct host_busy *h)
-{
-	unsigned long long v[8] = { 0 };
-	long hz = sysconf(_SC_CLK_TCK);
-	struct rusage ru;
-	FILE *f = fopen("/proc/stat", "r");
-
-	memset(h, 0, sizeof(*h));
-	if (f) {
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8 &&
-		    hz > 0)
-			/* user nice system [idle] [iowait] irq softirq steal */
-			h->busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) /
-				    (double)hz;
-		fclose(f);
-	}
-	if (!getrusage(RUSAGE_SELF, &ru))
-		h->self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-			    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-	h->wall_s = (double)mono_ns() * 1e-9;
-}
-
 /* ---- setup ---------------------------------------------------------------- */
-
-void kmm_bench_opts_init(struct kmm_bench_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-}
 
 /* batchN: at least twice the largest pcp->high_max, so every round goes
  * through refills and drains; bounded by BIG_MAX_BYTES per thread and by a
@@ -1327,7 +1096,8 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 	char boot[512];
 	bool booted_here = false;
 	uint64_t free0 = 0, free1;
-	struct host_busy hb0, hb1;
+	struct bench_host_busy hb0, hb1;
+	struct bench_host_others others;
 	int ret = -1, p, err;
 
 	if (!opts) {
@@ -1359,22 +1129,16 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 	}
 
 	snprintf(boot, sizeof(boot), "%s", opts->boot ? opts->boot : DEFAULT_BOOT);
-	if (!strstr(boot, "nr_cpus=") && bn.nthreads_max > host_cpus()) {
+	if (!strstr(boot, "nr_cpus=") && bn.nthreads_max > bench_host_cpus()) {
 		size_t l = strlen(boot);
 
 		snprintf(boot + l, sizeof(boot) - l, "%snr_cpus=%u", l ? " " : "",
 			 bn.nthreads_max);
 	}
-	if (kmm_booted()) {
+	if (bench_boot_unless_booted(out, boot, &booted_here))
+		return -1;
+	if (!booted_here)
 		snprintf(boot, sizeof(boot), "(already booted)");
-	} else {
-		err = kmm_boot(boot);
-		if (err) {
-			fprintf(out, "bench: kmm_boot(\"%s\") failed: %d\n", boot, err);
-			return -1;
-		}
-		booted_here = true;
-	}
 	bn.shadow = kmm_machine.params.mode == KMM_MODE_SHADOW;
 	if (bn.nthreads_max > kmm_machine.nr_cpus) {
 		fprintf(out, "bench: %u threads need nr_cpus >= %u (the machine has %u)\n",
@@ -1386,13 +1150,13 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 		fprintf(out, "bench: out of memory for sample buffers\n");
 		goto out;
 	}
-	clock_calibrate(opts->quick);
+	bench_clock_calibrate(opts->quick);
 	print_header(&bn, boot, thr, nthr);
 	fflush(out);
 
 	kmm_drain_all_pages(NULL);
 	free0 = kmm_nr_free_pages();
-	host_busy_read(&hb0);
+	bench_host_busy_read(&hb0);
 	for (oi = 0; oi < sizeof(orders) / sizeof(orders[0]); oi++)
 		for (ti = 0; ti < nthr; ti++)
 			for (p = 0; p < NR_PATTERNS; p++) {
@@ -1403,7 +1167,7 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 					goto out;
 			}
 
-	host_busy_read(&hb1);
+	bench_host_busy_read(&hb1);
 	print_table(&bn);
 	print_baselines(&bn);
 	print_scaling(&bn);
@@ -1418,14 +1182,9 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 		(unsigned long long)free1, free0 == free1 ? " (no leak)" : " (LEAK)",
 		kmm_stat_read(KMM_STAT_ALLOC_SLOWPATH),
 		kmm_stat_read(KMM_STAT_ALLOC_FAIL));
-	if (hb1.wall_s > hb0.wall_s) {
-		double others = (hb1.busy_s - hb0.busy_s) - (hb1.self_s - hb0.self_s);
-
+	if (bench_host_others(&hb0, &hb1, &others))
 		fprintf(out, "host: %.1f s measuring; other processes used %.1f CPU-seconds meanwhile (%.0f%% of %u CPUs)\n",
-			hb1.wall_s - hb0.wall_s, others > 0 ? others : 0.0,
-			others > 0 ? 100 * others / (hb1.wall_s - hb0.wall_s) / host_cpus() : 0.0,
-			host_cpus());
-	}
+			others.wall_s, others.cpu_s, others.pct, bench_host_cpus());
 	if (!err && free0 == free1)
 		ret = 0;
 	if (opts->csv)
@@ -1436,109 +1195,4 @@ out:
 	if (booted_here)
 		kmm_shutdown();
 	return ret;
-}
-
-static void usage(FILE *f, const char *prog)
-{
-	fprintf(f,
-		"usage: %s [--quick] [--csv] [--boot CMDLINE] [--threads N[,N...]]\n"
-		"          [--iterations N] [--seconds S]\n"
-		"Page-allocator benchmark: kmm order-0/order-3 alloc+free against glibc\n"
-		"malloc/free and mmap/munmap of the same size, in the same run.\n"
-		"  --quick         tiny budgets (CI smoke test; numbers are noisy)\n"
-		"  --csv           also print every row as CSV\n"
-		"  --boot STR      kmm_boot() command line (default \"%s\"),\n"
-		"                  e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
-		"  --threads LIST  thread counts to run (default 1,2)\n"
-		"  --iterations N  most ops per thread per measurement (default %lu)\n"
-		"  --seconds S     time budget per measurement (default %.2f)\n",
-		prog, DEFAULT_BOOT, DEFAULT_ITERS, DEFAULT_SECONDS);
-}
-
-/* "--name VALUE" or "--name=VALUE"; advances *i past a separate value. */
-static const char *opt_value(const char *name, int argc, char **argv, int *i)
-{
-	size_t l = strlen(name);
-	const char *a = argv[*i];
-
-	if (strncmp(a, name, l))
-		return NULL;
-	if (a[l] == '=')
-		return a + l + 1;
-	if (a[l] || *i + 1 >= argc)
-		return NULL;
-	return argv[++*i];
-}
-
-int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
-			 FILE *err)
-{
-	const char *prog = argc > 0 && argv[0] ? argv[0] : "bench_page_alloc";
-	const char *v;
-	char *end;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--quick")) {
-			o->quick = true;
-		} else if (!strcmp(a, "--csv")) {
-			o->csv = true;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(err, prog);
-			return 1;
-		} else if ((v = opt_value("--boot", argc, argv, &i))) {
-			o->boot = v;
-		} else if ((v = opt_value("--iterations", argc, argv, &i))) {
-			errno = 0;
-			o->iterations = strtoul(v, &end, 0);
-			if (errno || *end || !o->iterations)
-				goto bad;
-		} else if ((v = opt_value("--seconds", argc, argv, &i))) {
-			errno = 0;
-			o->seconds = strtod(v, &end);
-			if (errno || *end || !(o->seconds > 0) || o->seconds > 60)
-				goto bad;
-		} else if ((v = opt_value("--threads", argc, argv, &i))) {
-			o->nr_threads = 0;
-			while (*v) {
-				unsigned long n;
-
-				errno = 0;
-				n = strtoul(v, &end, 10);
-				if (errno || end == v || n < 1 ||
-				    n > KMM_BENCH_MAX_THREADS ||
-				    o->nr_threads == KMM_BENCH_MAX_THREADS ||
-				    (*end && *end != ','))
-					goto bad;
-				o->threads[o->nr_threads++] = (unsigned)n;
-				v = *end ? end + 1 : end;
-			}
-			if (!o->nr_threads)
-				goto bad;
-		} else {
-			goto bad;
-		}
-		continue;
-bad:
-		fprintf(err, "%s: bad option or value: %s\n", prog, argv[i]);
-		usage(err, prog);
-		return -1;
-	}
-	return 0;
-}
-
-int kmm_bench_main(int argc, char **argv)
-{
-	struct kmm_bench_opts o;
-	int r;
-
-	kmm_bench_opts_init(&o);
-	r = kmm_bench_parse_args(&o, argc, argv, stderr);
-	if (r > 0)
-		return 0;
-	if (r < 0)
-		return 2;
-	return kmm_bench_page_alloc(stdout, &o) ? 1 : 0;
 }

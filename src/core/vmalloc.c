@@ -1041,6 +1041,28 @@ static unsigned long alloc_area_pages(kmm_gfp_t gfp, int node,
 	return got;
 }
 
+/*
+ * Real and strict mode map an area's pages in ascending PFN order: the
+ * bulk allocator hands a LIFO per-CPU list out in falling order, and every
+ * break in PFN order costs a separate host mapping.  The set of pages is
+ * the kernel's; only which page backs which offset differs, which vmalloc
+ * never promised.  Shadow mode keeps the allocator's order.  Shell sort:
+ * the core has no libc.
+ */
+static void sort_pages_by_pfn(struct kmm_page **pages, unsigned long nr)
+{
+	unsigned long gap, i, j;
+
+	for (gap = nr / 2; gap; gap /= 2)
+		for (i = gap; i < nr; i++) {
+			struct kmm_page *pg = pages[i];
+
+			for (j = i; j >= gap && pages[j - gap] > pg; j -= gap)
+				pages[j] = pages[j - gap];
+			pages[j] = pg;
+		}
+}
+
 void *kmm___vmalloc_node_range(unsigned long size, unsigned long align,
 			       unsigned long start, unsigned long end,
 			       kmm_gfp_t gfp, kmm_pgprot_t prot,
@@ -1111,6 +1133,8 @@ void *kmm___vmalloc_node_range(unsigned long size, unsigned long align,
 		kmm_vfree(area->addr);
 		return NULL;
 	}
+	if (!vs.shadow)
+		sort_pages_by_pfn(area->pages, nr);
 	for (i = 0; i < nr; i++)
 		kmm_page_set(area->pages[i], KMM_PG_vmalloc);
 	if (kmm__vmap_pages_range(addr, addr + (nr << KMM_PAGE_SHIFT), prot, area->pages)) {

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_main.c - `kmm bench [page_alloc|vmalloc|all] [options]`: the
+ * option parser and the dispatch shared by the kmm program and the
+ * standalone drivers (bench_page_alloc, bench_vmalloc).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const struct {
+	const char *name;
+	int (*run)(FILE *out, const struct kmm_bench_opts *opts);
+	const char *what;
+} benches[] = {
+	{ "page_alloc", kmm_bench_page_alloc,
+	  "order-0/3 alloc+free vs malloc and mmap (issue 2), ~20-30 s" },
+	{ "vmalloc", kmm_bench_vmalloc,
+	  "test_vmalloc shapes vs mmap(MAP_POPULATE), live-area scaling (issue 3), ~20-40 s" },
+};
+
+#define NR_BENCHES (sizeof(benches) / sizeof(benches[0]))
+
+void kmm_bench_opts_init(struct kmm_bench_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+}
+
+static void usage(FILE *f, const char *prog)
+{
+	size_t i;
+
+	fprintf(f,
+		"usage: %s [page_alloc|vmalloc|all] [--quick] [--csv] [--boot CMDLINE]\n"
+		"          [--shadow-boot CMDLINE] [--threads N[,N...]] [--iterations N]\n"
+		"          [--seconds S]\n"
+		"Benchmarks, each against a baseline in the same run (default: all):\n",
+		prog);
+	for (i = 0; i < NR_BENCHES; i++)
+		fprintf(f, "  %-10s  %s\n", benches[i].name, benches[i].what);
+	fprintf(f,
+		"  --quick         tiny budgets (CI smoke test; numbers are noisy)\n"
+		"  --csv           also print every row as CSV\n"
+		"  --boot STR      kmm_boot() command line (default \"mem=1G\"; vmalloc:\n"
+		"                  the machine of part 1), e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
+		"  --shadow-boot STR  vmalloc: the shadow machine of part 2 (default\n"
+		"                  \"kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2\")\n"
+		"  --threads LIST  page_alloc: thread counts to run (default 1,2)\n"
+		"  --iterations N  most ops per thread per measurement (page_alloc default\n"
+		"                  4000000; vmalloc: kmm ops, default 1000000)\n"
+		"  --seconds S     time budget per measurement (page_alloc default 0.25;\n"
+		"                  vmalloc: kmm's share, default 0.5)\n");
+}
+
+/* "--name VALUE" or "--name=VALUE"; advances *i past a separate value. */
+static const char *opt_value(const char *name, int argc, char **argv, int *i)
+{
+	size_t l = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, l))
+		return NULL;
+	if (a[l] == '=')
+		return a + l + 1;
+	if (a[l] || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
+			 FILE *err)
+{
+	const char *prog = argc > 0 && argv[0] ? argv[0] : "bench";
+	const char *v;
+	char *end;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--quick")) {
+			o->quick = true;
+		} else if (!strcmp(a, "--csv")) {
+			o->csv = true;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(err, prog);
+			return 1;
+		} else if ((v = opt_value("--boot", argc, argv, &i))) {
+			o->boot = v;
+		} else if ((v = opt_value("--shadow-boot", argc, argv, &i))) {
+			o->shadow_boot = v;
+		} else if ((v = opt_value("--iterations", argc, argv, &i))) {
+			errno = 0;
+			o->iterations = strtoul(v, &end, 0);
+			if (errno || *end || !o->iterations)
+				goto bad;
+		} else if ((v = opt_value("--seconds", argc, argv, &i))) {
+			errno = 0;
+			o->seconds = strtod(v, &end);
+			if (errno || *end || !(o->seconds > 0) || o->seconds > 60)
+				goto bad;
+		} else if ((v = opt_value("--threads", argc, argv, &i))) {
+			o->nr_threads = 0;
+			while (*v) {
+				unsigned long n;
+
+				errno = 0;
+				n = strtoul(v, &end, 10);
+				if (errno || end == v || n < 1 ||
+				    n > KMM_BENCH_MAX_THREADS ||
+				    o->nr_threads == KMM_BENCH_MAX_THREADS ||
+				    (*end && *end != ','))
+					goto bad;
+				o->threads[o->nr_threads++] = (unsigned)n;
+				v = *end ? end + 1 : end;
+			}
+			if (!o->nr_threads)
+				goto bad;
+		} else {
+			goto bad;
+		}
+		continue;
+bad:
+		fprintf(err, "%s: bad option or value: %s\n", prog, argv[i]);
+		usage(err, prog);
+		return -1;
+	}
+	return 0;
+}
+
+int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts)
+{
+	bool all = !which || !strcmp(which, "all");
+	int ret = 0, ran = 0;
+	size_t i;
+
+	for (i = 0; i < NR_BENCHES; i++) {
+		if (!all && strcmp(which, benches[i].name))
+			continue;
+		if (ran++)
+			fprintf(out, "\n");
+		if (benches[i].run(out, opts))
+			ret = -1;
+		fflush(out);
+	}
+	if (!ran) {
+		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, all)\n",
+			which);
+		return -2;
+	}
+	return ret;
+}
+
+int kmm_bench_main_default(const char *dflt, int argc, char **argv)
+{
+	struct kmm_bench_opts o;
+	const char *which = dflt;
+	int r;
+
+	/* An optional first word names the benchmark. */
+	if (argc > 1 && argv[1] && argv[1][0] != '-') {
+		which = argv[1];
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	if (which && strcmp(which, "all")) {
+		size_t i;
+
+		for (i = 0; i < NR_BENCHES && strcmp(which, benches[i].name); i++)
+			;
+		if (i == NR_BENCHES) {
+			fprintf(stderr, "%s: no benchmark named \"%s\"\n",
+				argv[0] ? argv[0] : "bench", which);
+			usage(stderr, argv[0] ? argv[0] : "bench");
+			return 2;
+		}
+	}
+	kmm_bench_opts_init(&o);
+	r = kmm_bench_parse_args(&o, argc, argv, stderr);
+	if (r > 0)
+		return 0;
+	if (r < 0)
+		return 2;
+	r = kmm_bench_run(which, stdout, &o);
+	return r == -2 ? 2 : r ? 1 : 0;
+}
+
+int kmm_bench_main(int argc, char **argv)
+{
+	return kmm_bench_main_default("all", argc, argv);
+}
