@@ -480,6 +480,17 @@ Test(boot, movablecore_zero_means_none)
 	expect_empty_zone(0, KMM_ZONE_MOVABLE);
 }
 
+Test(boot, movablecore_all_of_memory_means_none)
+{
+	/* Linux: kernelcore would be 0, so there is no ZONE_MOVABLE at all. */
+	kt_boot("mem=256M movablecore=100%");
+	expect_empty_zone(0, KMM_ZONE_MOVABLE);
+	cr_assert_eq(kt_zone(0, KMM_ZONE_DMA32)->present_pages, 65536 - 4096);
+	kt_shutdown();
+	kt_boot("mem=256M movablecore=1G");
+	expect_empty_zone(0, KMM_ZONE_MOVABLE);
+}
+
 Test(boot, movable_zone_only_for_movable_allocations, .timeout = 120)
 {
 	struct kt_blocks kern = { 0 }, mov = { 0 };

@@ -342,6 +342,11 @@ static int compute_layout(const struct kmm_boot_params *p, struct layout *l)
 		movable = p->movablecore_bytes >> KMM_PAGE_SHIFT;
 	if (!movable)
 		return 0;
+	if (movable >= total) {
+		/* Linux: kernelcore would be 0, and then there is no ZONE_MOVABLE. */
+		kmm_pr_info("boot: movablecore= covers all memory: no ZONE_MOVABLE, as on Linux");
+		return 0;
+	}
 	movable_per_node = movable / nodes;
 	for (nid = 0; nid < nodes; nid++) {
 		uint64_t zs = l->zone_start[nid][mz], ze = l->zone_end[nid][mz];
