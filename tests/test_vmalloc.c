@@ -2359,3 +2359,32 @@ Test(vmalloc, threads_vmalloc_vfree, .timeout = 120)
 	check_valid("after the threads");
 	assert_no_page_leak(base, "threads");
 }
+
+/* /proc/meminfo's VmallocUsed and PageTables, zoneinfo's page-table count. */
+static unsigned long meminfo_kb(const char *key)
+{
+	static char buf[8192];
+	const char *p;
+
+	kmm_report_meminfo(buf, sizeof(buf));
+	p = strstr(buf, key);
+	cr_assert_not_null(p, "%s missing", key);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
+Test(vmalloc, meminfo_counts_vmalloc_and_page_tables)
+{
+	kt_boot("mem=64M nr_cpus=2");
+	unsigned long used0 = meminfo_kb("VmallocUsed:"), pt0 = meminfo_kb("PageTables:");
+	void *p = kmm_vmalloc(10 * PG);
+
+	cr_assert_not_null(p);
+	cr_assert_eq(meminfo_kb("VmallocUsed:"), used0 + 40);
+	/* The first vmalloc created PUD, PMD and PTE tables: 3 pages more. */
+	cr_assert_eq(meminfo_kb("PageTables:"), pt0 + 3 * 4);
+	cr_assert_eq(meminfo_kb("PageTables:"),
+		     (unsigned long)atomic_load(&kmm_init_mm.pgtables_pages) * 4);
+	kmm_vfree(p);
+	cr_assert_eq(meminfo_kb("VmallocUsed:"), used0);
+	check_valid("meminfo");
+}

@@ -175,6 +175,7 @@ enum kmm_zone_stat_item {
 	KMM_NR_MLOCK,
 	KMM_NR_ZSPAGES,
 	KMM_NR_FREE_HIGHATOMIC,
+	KMM_NR_PAGETABLE,		/* page-table pages in this zone */
 	KMM_NR_ZONE_STAT_ITEMS
 };
 

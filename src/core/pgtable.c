@@ -95,6 +95,7 @@ static struct kmm_page *alloc_table(struct kmm_mm_struct *mm)
 	page->mapping = store;
 	page->index = 0;
 	atomic_fetch_add(&mm->pgtables_pages, 1);
+	atomic_fetch_add(&kmm_page_zone(page)->vm_stat[KMM_NR_PAGETABLE], 1);
 	return page;
 }
 
@@ -107,6 +108,7 @@ static void free_table(struct kmm_mm_struct *mm, struct kmm_page *page)
 	page->index = 0;
 	page->mapping = NULL;
 	kmm_page_clear(page, KMM_PG_pgtable);
+	atomic_fetch_sub(&kmm_page_zone(page)->vm_stat[KMM_NR_PAGETABLE], 1);
 	kmm___free_pages(page, 0);
 	atomic_fetch_sub(&mm->pgtables_pages, 1);
 }

@@ -41,6 +41,7 @@
 #include <kmm/mmzone.h>
 #include <kmm/page_alloc.h>
 #include <kmm/report.h>
+#include <kmm/vmalloc.h>
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -359,7 +360,7 @@ static const struct node_item node_items[] = {
 	{ "nr_foll_pin_acquired", NI_ZERO, 0 },
 	{ "nr_foll_pin_released", NI_ZERO, 0 },
 	{ "nr_kernel_stack", NI_ZERO, 0 },
-	{ "nr_page_table_pages", NI_ZERO, 0 },
+	{ "nr_page_table_pages", NI_ZONE_SUM, KMM_NR_PAGETABLE },
 	{ "nr_sec_page_table_pages", NI_ZERO, 0 },
 	{ "nr_iommu_pages", NI_ZERO, 0 },
 	{ "nr_swapcached", NI_ZERO, 0 },
@@ -696,6 +697,20 @@ static unsigned long mi_commit_limit(void)
 	return (unsigned long)(kmm_machine.totalram_pages * 50 / 100);
 }
 
+static unsigned long mi_page_tables(void)
+{
+	return global_zone_state(KMM_NR_PAGETABLE);
+}
+
+/* vmalloc_nr_pages(): pages backing VM_ALLOC areas. */
+static unsigned long mi_vmalloc_used(void)
+{
+	struct kmm_vmalloc_stats st;
+
+	kmm_vmalloc_get_stats(&st);
+	return st.vmalloc_used_pages;
+}
+
 static unsigned long mi_cma_total(void)
 {
 	return (unsigned long)kmm_machine.totalcma_pages;
@@ -771,7 +786,7 @@ static const struct mi_line mi_lines[] = {
 	{ "SReclaimable:", MI_PAGES, mi_zero },
 	{ "SUnreclaim:", MI_PAGES, mi_zero },
 	{ "KernelStack:", MI_KB, mi_zero },
-	{ "PageTables:", MI_PAGES, mi_zero },
+	{ "PageTables:", MI_PAGES, mi_page_tables },
 	{ "SecPageTables:", MI_PAGES, mi_zero },
 	{ "NFS_Unstable:", MI_PAGES, mi_zero },
 	{ "Bounce:", MI_PAGES, mi_zero },
@@ -779,7 +794,7 @@ static const struct mi_line mi_lines[] = {
 	{ "CommitLimit:", MI_PAGES, mi_commit_limit },
 	{ "Committed_AS:", MI_PAGES, mi_zero },
 	{ "VmallocTotal:", MI_KB, mi_kb_vmalloc_total },
-	{ "VmallocUsed:", MI_PAGES, mi_zero },
+	{ "VmallocUsed:", MI_PAGES, mi_vmalloc_used },
 	{ "VmallocChunk:", MI_PAGES, mi_zero },	/* always 0 since 5.3 */
 	{ "Percpu:", MI_PAGES, mi_zero },
 	{ "AnonHugePages:", MI_PAGES, mi_zero },
