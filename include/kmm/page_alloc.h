@@ -133,7 +133,6 @@ int kmm_page_alloc_validate(void);
 int kmm__page_alloc_init(void);
 void kmm__page_alloc_fini(void);
 void kmm__free_boot_range(uint64_t start_pfn, uint64_t end_pfn);
-void kmm__set_pageblock_migratetype(struct kmm_page *page, int mt);
 void kmm__setup_per_zone_wmarks(void);
 
 #endif /* KMM_PAGE_ALLOC_H */

@@ -185,13 +185,6 @@ int kmm_get_pfnblock_migratetype(uint64_t pfn)
 	return get_pfnblock_mt(kmm_page_zone(page), pfn);
 }
 
-void kmm__set_pageblock_migratetype(struct kmm_page *page, int mt)
-{
-	uint64_t pfn = kmm_page_to_pfn(page);
-
-	set_pfnblock_mt(kmm_page_zone(page), pfn, mt);
-}
-
 static void change_pageblock_range(struct kmm_zone *z, uint64_t pfn,
 				   unsigned order, int mt)
 {
@@ -506,7 +499,7 @@ static bool prep_move_freepages_block(struct kmm_zone *z, struct kmm_page *page,
 
 /* __move_freepages_block(): move the block's free pages between lists. */
 static unsigned long __move_freepages_block(struct kmm_zone *z, uint64_t start,
-					    int old_mt, int new_mt)
+					    int new_mt)
 {
 	uint64_t pfn, end = start + KMM_PAGEBLOCK_NR_PAGES;
 	unsigned long moved = 0;
@@ -520,8 +513,9 @@ static unsigned long __move_freepages_block(struct kmm_zone *z, uint64_t start,
 			continue;
 		}
 		order = (unsigned)p->private;
+		/* Each block leaves the list it is on (alloc_mt), whatever the
+		 * pageblock's type was thought to be. */
 		move_to_free_list(p, z, order, p->alloc_mt, new_mt);
-		(void)old_mt;
 		pfn += 1ULL << order;
 		moved += 1UL << order;
 	}
@@ -530,7 +524,7 @@ static unsigned long __move_freepages_block(struct kmm_zone *z, uint64_t start,
 
 /* move_freepages_block(): -1 if the block is not wholly in the zone. */
 static long move_freepages_block(struct kmm_zone *z, struct kmm_page *page,
-				 int old_mt, int new_mt)
+				 int new_mt)
 {
 	uint64_t start;
 	unsigned long nfree, nmov;
@@ -538,7 +532,7 @@ static long move_freepages_block(struct kmm_zone *z, struct kmm_page *page,
 
 	if (!prep_move_freepages_block(z, page, &start, &nfree, &nmov))
 		return -1;
-	moved = (long)__move_freepages_block(z, start, old_mt, new_mt);
+	moved = (long)__move_freepages_block(z, start, new_mt);
 	set_pfnblock_mt(z, start, new_mt);
 	return moved;
 }
@@ -574,7 +568,7 @@ static struct kmm_page *try_to_claim_block(struct kmm_zone *z,
 	else
 		alike = 0;
 	if (nfree + alike >= (1UL << (KMM_PAGEBLOCK_ORDER - 1))) {
-		__move_freepages_block(z, start, block_mt, start_mt);
+		__move_freepages_block(z, start, start_mt);
 		set_pfnblock_mt(z, start, start_mt);
 		zone_event(z, KMM_ZEV_CLAIM, 1);
 		return __rmqueue_smallest(z, order, start_mt);
@@ -1032,7 +1026,7 @@ static void reserve_highatomic_pageblock(struct kmm_page *page, unsigned order,
 	if (!migratetype_is_mergeable(mt))
 		goto out;
 	if (order < KMM_PAGEBLOCK_ORDER) {
-		if (move_freepages_block(z, page, mt, KMM_MIGRATE_HIGHATOMIC) < 0)
+		if (move_freepages_block(z, page, KMM_MIGRATE_HIGHATOMIC) < 0)
 			goto out;
 		ctr_add(&z->nr_reserved_highatomic, KMM_PAGEBLOCK_NR_PAGES);
 	} else {
@@ -1072,9 +1066,7 @@ static bool unreserve_highatomic_pageblock(const struct alloc_context *ac,
 			size = KMM_MIN(size, z->nr_reserved_highatomic);
 			ctr_add(&z->nr_reserved_highatomic, -size);
 			if (o < KMM_PAGEBLOCK_ORDER) {
-				ret = move_freepages_block(z, page,
-							   KMM_MIGRATE_HIGHATOMIC,
-							   ac->migratetype);
+				ret = move_freepages_block(z, page, ac->migratetype);
 			} else {
 				move_to_free_list(page, z, o, KMM_MIGRATE_HIGHATOMIC,
 						  ac->migratetype);

@@ -347,6 +347,18 @@ static void commit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n,
 	}
 }
 
+/* Emit one run to the host and, if it took, record it; keep the first error. */
+static void flush_run(struct kmm_mm_struct *mm, unsigned long va, size_t n,
+		      uint64_t key, int *ret)
+{
+	int r = emit_run(mm, va, n, key);
+
+	if (!r)
+		commit_run(mm, va, n, key);
+	else if (!*ret)
+		*ret = r;
+}
+
 /* Can slot (@want) extend the run starting with @key0 at @va0, @n long? */
 static bool extends(uint64_t key0, size_t n, uint64_t want)
 {
@@ -371,7 +383,7 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 	unsigned long va, run_va = 0;
 	uint64_t run_key = 0;
 	size_t run_n = 0, run_noop = 0;	/* run_noop: trailing no-op pages */
-	int ret = 0, r;
+	int ret = 0;
 
 	atomic_fetch_add(&mm->nr_flushes, 1);
 	if (!mm->host_backed || !mm->pgd)
@@ -391,14 +403,8 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 		if (!slot) {
 			/* No PTE table: nothing was ever mapped here. */
 			if (run_n) {
-				run_n -= run_noop;
-				run_noop = 0;
-				r = emit_run(mm, run_va, run_n, run_key);
-				if (!r)
-					commit_run(mm, run_va, run_n, run_key);
-				else
-					ret = r;
-				run_n = 0;
+				flush_run(mm, run_va, run_n - run_noop, run_key, &ret);
+				run_n = run_noop = 0;
 			}
 			va = (va | ((1UL << KMM_PMD_SHIFT) - 1)) + 1 - KMM_PAGE_SIZE;
 			if (va + KMM_PAGE_SIZE == 0)
@@ -414,12 +420,7 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 		}
 		if (want == *slot || (run_n && !extends(run_key, run_n, want))) {
 			if (run_n) {
-				run_n -= run_noop;
-				r = emit_run(mm, run_va, run_n, run_key);
-				if (!r)
-					commit_run(mm, run_va, run_n, run_key);
-				else
-					ret = r;
+				flush_run(mm, run_va, run_n - run_noop, run_key, &ret);
 				run_n = 0;
 			}
 			run_noop = 0;
@@ -433,14 +434,8 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 		run_noop = 0;
 		run_n++;
 	}
-	if (run_n) {
-		run_n -= run_noop;
-		r = emit_run(mm, run_va, run_n, run_key);
-		if (!r)
-			commit_run(mm, run_va, run_n, run_key);
-		else
-			ret = r;
-	}
+	if (run_n)
+		flush_run(mm, run_va, run_n - run_noop, run_key, &ret);
 	kmm_port_unlock(&mm->host_lock);
 	if (ret)
 		kmm_pr_err("host mappings of [%#lx, %#lx) could not follow the page tables (%d)",

@@ -91,7 +91,6 @@ static struct {
 	atomic_long vmalloc_used_pages;
 	/* vfree_atomic() queue (a stack of addresses). */
 	atomic_uintptr_t deferred;
-	kmm_port_lock_t deferred_lock;	/* shadow-mode queue only */
 	struct kmm_vmap_trace_ops trace;
 } vs;
 
@@ -183,6 +182,43 @@ static struct kmm_vmap_area *rbl_find(struct rb_list *l, unsigned long addr)
 			return va;
 	}
 	return NULL;
+}
+
+/* File a busy area in the node of its start address. */
+static void busy_insert(struct kmm_vmap_area *va)
+{
+	struct vmap_node *vn = &vs.nodes[addr_to_node_id(va->va_start)];
+
+	kmm_port_lock(&vn->busy.lock);
+	rbl_insert(&vn->busy, va);
+	kmm_port_unlock(&vn->busy.lock);
+}
+
+/*
+ * An area object for exactly [@addr, @addr + @size), taken out of the free
+ * space; NULL with *@err set when it is not free (or no object).
+ */
+static struct kmm_vmap_area *reserve_exact(unsigned long addr, unsigned long size,
+					   int *err)
+{
+	struct kmm_vmap_area *va = kmm_objcache_alloc(&vs.va_cache);
+
+	if (!va) {
+		*err = -KMM_ENOMEM;
+		return NULL;
+	}
+	kmm_port_lock(&vs.free_vmap_area_lock);
+	*err = kmm_va_reserve(&vs.free, addr, size);
+	kmm_port_unlock(&vs.free_vmap_area_lock);
+	if (*err) {
+		kmm_objcache_free(&vs.va_cache, va);
+		return NULL;
+	}
+	va->va_start = addr;
+	va->va_end = addr + size;
+	va->vm = NULL;
+	kmm_list_init(&va->list);
+	return va;
 }
 
 /* The free tree takes back an area object (free_vmap_area_lock held). */
@@ -356,7 +392,6 @@ struct kmm_vmap_area *kmm__alloc_vmap_area(unsigned long size,
 	struct kmm_vmap_area *va;
 	unsigned long addr = 0, vn_id;
 	bool have = false, purged = false;
-	unsigned id;
 	int ret;
 
 	(void)node;
@@ -413,10 +448,7 @@ retry:
 		vm->addr = (void *)va->va_start;
 		vm->size = va_size(va);
 	}
-	id = addr_to_node_id(va->va_start);
-	kmm_port_lock(&vs.nodes[id].busy.lock);
-	rbl_insert(&vs.nodes[id].busy, va);
-	kmm_port_unlock(&vs.nodes[id].busy.lock);
+	busy_insert(va);
 	*err = 0;
 	return va;
 }
@@ -597,21 +629,10 @@ int kmm__vmap_load_area(unsigned long addr, unsigned long size, bool lazy,
 
 	if (!vs.initialized)
 		return -KMM_EBUSY;
-	va = kmm_objcache_alloc(&vs.va_cache);
+	va = reserve_exact(addr, size, &ret);
 	if (!va)
-		return -KMM_ENOMEM;
-	kmm_port_lock(&vs.free_vmap_area_lock);
-	ret = kmm_va_reserve(&vs.free, addr, size);
-	kmm_port_unlock(&vs.free_vmap_area_lock);
-	if (ret) {
-		kmm_objcache_free(&vs.va_cache, va);
 		return ret;
-	}
-	va->va_start = addr;
-	va->va_end = addr + size;
-	va->vm = NULL;
 	va->flags = vn_id >= 0 ? encode_vn_id((unsigned)vn_id) : 0;
-	kmm_list_init(&va->list);
 	if (lazy) {
 		struct vmap_node *vn = vn_id >= 0 && (unsigned)vn_id < vs.nr_nodes
 					       ? &vs.nodes[vn_id]
@@ -622,11 +643,7 @@ int kmm__vmap_load_area(unsigned long addr, unsigned long size, bool lazy,
 		rbl_insert(&vn->lazy, va);
 		kmm_port_unlock(&vn->lazy.lock);
 	} else {
-		struct vmap_node *vn = &vs.nodes[addr_to_node_id(addr)];
-
-		kmm_port_lock(&vn->busy.lock);
-		rbl_insert(&vn->busy, va);
-		kmm_port_unlock(&vn->busy.lock);
+		busy_insert(va);
 	}
 	return 0;
 }
@@ -642,18 +659,9 @@ int kmm__vmap_load_pooled(unsigned long addr, unsigned long size, unsigned node)
 	vp = size_to_pool(&vs.nodes[node], size);
 	if (!vp || !size || (size & ~KMM_PAGE_MASK))
 		return -KMM_EINVAL;
-	va = kmm_objcache_alloc(&vs.va_cache);
+	va = reserve_exact(addr, size, &ret);
 	if (!va)
-		return -KMM_ENOMEM;
-	kmm_port_lock(&vs.free_vmap_area_lock);
-	ret = kmm_va_reserve(&vs.free, addr, size);
-	kmm_port_unlock(&vs.free_vmap_area_lock);
-	if (ret) {
-		kmm_objcache_free(&vs.va_cache, va);
 		return ret;
-	}
-	va->va_start = addr;
-	va->va_end = addr + size;
 	va->flags = encode_vn_id(node);
 	kmm_port_lock(&vs.nodes[node].pool_lock);
 	kmm_list_add_tail(&va->list, &vp->head);
@@ -706,11 +714,7 @@ int kmm__vmap_relocate(unsigned long from, unsigned long to)
 	if (ret == -KMM_EBUSY && pool_take(to, size))
 		ret = 0;
 	if (ret) {
-		struct vmap_node *vn = &vs.nodes[addr_to_node_id(va->va_start)];
-
-		kmm_port_lock(&vn->busy.lock);
-		rbl_insert(&vn->busy, va);
-		kmm_port_unlock(&vn->busy.lock);
+		busy_insert(va);
 		return -KMM_EBUSY;
 	}
 	/* Our old range goes back to the free space. */
@@ -721,13 +725,7 @@ int kmm__vmap_relocate(unsigned long from, unsigned long to)
 	va->va_end = to + size;
 	if (va->vm)
 		va->vm->addr = (void *)to;
-	{
-		struct vmap_node *vn = &vs.nodes[addr_to_node_id(to)];
-
-		kmm_port_lock(&vn->busy.lock);
-		rbl_insert(&vn->busy, va);
-		kmm_port_unlock(&vn->busy.lock);
-	}
+	busy_insert(va);
 	return ret;
 }
 
@@ -938,11 +936,7 @@ struct kmm_vm_struct *kmm_remove_vm_area(const void *addr)
 		return NULL;
 	if (!va->vm) {
 		/* A vm_map_ram area: not ours to remove; put it back. */
-		struct vmap_node *vn = &vs.nodes[addr_to_node_id(va->va_start)];
-
-		kmm_port_lock(&vn->busy.lock);
-		rbl_insert(&vn->busy, va);
-		kmm_port_unlock(&vn->busy.lock);
+		busy_insert(va);
 		return NULL;
 	}
 	vm = va->vm;
@@ -1771,7 +1765,6 @@ int kmm__vmalloc_init(void)
 	vs.lazy_max = kmm_fls64(kmm_machine.nr_cpus) * ((32UL << 20) / KMM_PAGE_SIZE);
 	kmm_port_lock_init(&vs.free_vmap_area_lock);
 	kmm_port_lock_init(&vs.vmap_purge_lock);
-	kmm_port_lock_init(&vs.deferred_lock);
 	ret = kmm_objcache_init(&vs.va_cache, "vmap_area", sizeof(struct kmm_vmap_area));
 	if (!ret)
 		ret = kmm_objcache_init(&vs.vm_cache, "vm_struct", sizeof(struct kmm_vm_struct));
@@ -1818,7 +1811,6 @@ fail_caches:
 fail_locks:
 	kmm_port_lock_destroy(&vs.free_vmap_area_lock);
 	kmm_port_lock_destroy(&vs.vmap_purge_lock);
-	kmm_port_lock_destroy(&vs.deferred_lock);
 	return ret;
 }
 
@@ -1881,5 +1873,4 @@ void kmm__vmalloc_fini(void)
 	kmm_objcache_destroy(&vs.va_cache);
 	kmm_port_lock_destroy(&vs.free_vmap_area_lock);
 	kmm_port_lock_destroy(&vs.vmap_purge_lock);
-	kmm_port_lock_destroy(&vs.deferred_lock);
 }
