@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <setjmp.h>
+#include <signal.h>
 #include "kmm_test.h"
 
 /* ---- log capture --------------------------------------------------------- */
@@ -433,4 +435,63 @@ uint64_t kt_rand(uint64_t *s)
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
 	return z ^ (z >> 31);
+}
+
+/* ---- fault probes --------------------------------------------------------- */
+
+static sigjmp_buf probe_jb;
+static volatile sig_atomic_t probing;
+
+/* Outside a probe the signal is re-raised with the default action. */
+static void probe_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (probing)
+		siglongjmp(probe_jb, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void probe_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = probe_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+__attribute__((noinline)) bool kt_probe_read(const void *p, unsigned char *out)
+{
+	unsigned char v;
+
+	probe_install();
+	if (sigsetjmp(probe_jb, 1)) {
+		probing = 0;
+		return false;
+	}
+	probing = 1;
+	v = *(const volatile unsigned char *)p;
+	probing = 0;
+	if (out)
+		*out = v;
+	return true;
+}
+
+__attribute__((noinline)) bool kt_probe_write(void *p, int v)
+{
+	probe_install();
+	if (sigsetjmp(probe_jb, 1)) {
+		probing = 0;
+		return false;
+	}
+	probing = 1;
+	*(volatile unsigned char *)p =
+		v < 0 ? *(volatile unsigned char *)p : (unsigned char)v;
+	probing = 0;
+	return true;
 }

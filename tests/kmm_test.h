@@ -132,6 +132,14 @@ uint64_t kt_fill(struct kt_blocks *b, kmm_gfp_t gfp, int max_order);
 /* ---- memory contents ----------------------------------------------------- */
 
 /* Write a pattern derived from @tag into every page of the block. */
+/*
+ * Fault probes: touch one byte, catching SIGSEGV/SIGBUS with a
+ * siglongjmp.  false when the access faults.  Main thread only.
+ */
+bool kt_probe_read(const void *p, unsigned char *out);
+/* Write @v at @p (v < 0: write back the byte already there). */
+bool kt_probe_write(void *p, int v);
+
 void kt_pattern_write(struct kmm_page *page, unsigned order, uint64_t tag);
 /* True when the block still holds the pattern of @tag. */
 bool kt_pattern_ok(struct kmm_page *page, unsigned order, uint64_t tag);

@@ -36,63 +36,16 @@
 
 TestSuite(pgtable, .fini = kt_fini, .timeout = 60);
 
-/* ---- fault probes --------------------------------------------------------- */
+/* ---- fault probes (tests/kmm_test.c) ------------------------------------- */
 
-static sigjmp_buf probe_jb;
-static volatile sig_atomic_t probing;
-
-static void probe_handler(int sig, siginfo_t *si, void *uc)
+static bool probe_read(const void *p, unsigned char *out)
 {
-	(void)si;
-	(void)uc;
-	if (probing)
-		siglongjmp(probe_jb, 1);
-	signal(sig, SIG_DFL);
-	raise(sig);
+	return kt_probe_read(p, out);
 }
 
-static void probe_install(void)
+static bool probe_write(void *p, unsigned char v)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = probe_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-/* Read one byte at @p; false when the access faults. */
-static __attribute__((noinline)) bool probe_read(const void *p, unsigned char *out)
-{
-	unsigned char v;
-
-	probe_install();
-	if (sigsetjmp(probe_jb, 1)) {
-		probing = 0;
-		return false;
-	}
-	probing = 1;
-	v = *(const volatile unsigned char *)p;
-	probing = 0;
-	if (out)
-		*out = v;
-	return true;
-}
-
-/* Write @v at @p; false when the access faults. */
-static __attribute__((noinline)) bool probe_write(void *p, unsigned char v)
-{
-	probe_install();
-	if (sigsetjmp(probe_jb, 1)) {
-		probing = 0;
-		return false;
-	}
-	probing = 1;
-	*(volatile unsigned char *)p = v;
-	probing = 0;
-	return true;
+	return kt_probe_write(p, v);
 }
 
 /* ---- helpers ------------------------------------------------------------- */

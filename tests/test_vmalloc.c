@@ -51,58 +51,16 @@
 
 TestSuite(vmalloc, .fini = kt_fini, .timeout = 120);
 
-/* ---- fault probes --------------------------------------------------------- */
+/* ---- fault probes (tests/kmm_test.c) ------------------------------------- */
 
-static sigjmp_buf probe_jb;
-static volatile sig_atomic_t probing;
-
-static void probe_handler(int sig, siginfo_t *si, void *uc)
+static bool readable(const void *p)
 {
-	(void)si;
-	(void)uc;
-	if (probing)
-		siglongjmp(probe_jb, 1);
-	signal(sig, SIG_DFL);
-	raise(sig);
+	return kt_probe_read(p, NULL);
 }
 
-static void probe_install(void)
+static bool writable(void *p)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = probe_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-/* Read the byte at @p; false when the access faults.  Main thread only. */
-static __attribute__((noinline)) bool readable(const void *p)
-{
-	probe_install();
-	if (sigsetjmp(probe_jb, 1)) {
-		probing = 0;
-		return false;
-	}
-	probing = 1;
-	(void)*(const volatile unsigned char *)p;
-	probing = 0;
-	return true;
-}
-
-static __attribute__((noinline)) bool writable(void *p)
-{
-	probe_install();
-	if (sigsetjmp(probe_jb, 1)) {
-		probing = 0;
-		return false;
-	}
-	probing = 1;
-	*(volatile unsigned char *)p = *(volatile unsigned char *)p;
-	probing = 0;
-	return true;
+	return kt_probe_write(p, -1);
 }
 
 /* ---- snapshots and validation ------------------------------------------- */
