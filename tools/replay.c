@@ -40,7 +40,8 @@
 struct replay_stats {
 	unsigned long events, allocs, exact, mismatched, failed_both,
 		failed_kmm_only, failed_kernel_only, frees, frees_unknown,
-		purges, purge_count_equal, resynced, resync_failed, lines_skipped;
+		purges, purge_count_equal, resynced, resync_failed, lines_skipped,
+		trimmed, from_seed, exact_from_seed;
 	unsigned long where[5];		/* mismatches by where the kernel's address was */
 	unsigned long allocs_after_purge, exact_after_purge;
 	unsigned long kmm_purged, kernel_purged;
@@ -63,6 +64,16 @@ static gzFile open_gz(const char *dir, const char *name)
 	return gzopen(p, "rb");
 }
 
+/* A pool pop returns an area of the very size it was pooled with. */
+static unsigned long hint_key(unsigned long addr, unsigned long size)
+{
+	return addr | KMM_MIN(size >> 12, 4095UL);
+}
+
+struct addr_set;
+static bool set_get(const struct addr_set *s, unsigned long k, int *val);
+static void set_put(struct addr_set *s, unsigned long k, int val);
+
 /* "0xSTART-0xEND SIZE ..." -> busy or lazy area. */
 /*
  * vmallocinfo lists each vmap node's lazy areas in address order, node
@@ -72,7 +83,8 @@ static gzFile open_gz(const char *dir, const char *name)
  * get @busy_node_guess (-1: none, so they return to the free tree).
  */
 static int load_vmallocinfo(gzFile f, unsigned long *busy, unsigned long *lazy,
-			    unsigned long *bad, int busy_node_guess)
+			    unsigned long *bad, int busy_node_guess,
+			    const struct addr_set *hint, struct addr_set *seen)
 {
 	char line[1024];
 	unsigned long prev_lazy = 0;
@@ -80,7 +92,7 @@ static int load_vmallocinfo(gzFile f, unsigned long *busy, unsigned long *lazy,
 
 	while (gzgets(f, line, sizeof(line))) {
 		unsigned long s, e;
-		int ret;
+		int ret, node;
 
 		if (sscanf(line, "0x%lx-0x%lx", &s, &e) != 2 || e <= s) {
 			(*bad)++;
@@ -94,9 +106,11 @@ static int load_vmallocinfo(gzFile f, unsigned long *busy, unsigned long *lazy,
 			if (!ret)
 				(*lazy)++;
 		} else {
-			int node = busy_node_guess;
+			node = busy_node_guess;
 
-			if (node == -2)	/* by address */
+			if (hint && set_get(hint, hint_key(s, e - s), &node))
+				;	/* learned in pass 1 */
+			else if (node == -2)	/* by address */
 				node = (int)((s / (16 * 4096UL)) % kmm_machine.nr_cpus);
 			ret = kmm__vmap_load_area(s, e - s, false, node);
 			if (!ret)
@@ -104,6 +118,8 @@ static int load_vmallocinfo(gzFile f, unsigned long *busy, unsigned long *lazy,
 		}
 		if (ret)
 			(*bad)++;
+		else if (seen)
+			set_put(seen, s, 0);
 	}
 	return 0;
 }
@@ -255,8 +271,20 @@ static void replay_usage(FILE *f)
 		"                  nr_cpus=<nproc of the capture>\n");
 }
 
+/*
+ * What pass 1 learns about the kernel's state at capture start that
+ * /proc/vmallocinfo does not show:
+ *   seeds    areas the kernel popped from a pool they were in before tracing
+ *            (first seen as a pool-like allocation of an address the trace
+ *            never allocated or freed before), in the order popped, which is
+ *            their order in the pool's list;
+ *   unknown  areas allocated after the snapshot and freed in the trace (size
+ *            from the free's nr_lazy step), to be loaded as busy;
+ *   hints    the node a pre-existing area belongs to, from the CPU that later
+ *            pops it from a pool.
+ */
 struct seed {
-	unsigned long addr, size;
+	unsigned long addr, size, order;
 	unsigned node;
 };
 
@@ -265,8 +293,99 @@ struct seeds {
 	size_t n, cap;
 };
 
+struct addr_set {
+	unsigned long *k;
+	int *val;
+	size_t n, cap;		/* open addressing, cap a power of two */
+};
+
+struct learn {
+	struct seeds seeds, unknown;
+	unsigned long purge_at[64];	/* event numbers of the trace's purges */
+	unsigned nr_purges;
+	unsigned long nr_phantoms;
+	struct addr_set seen;	/* addresses allocated or freed so far */
+	struct addr_set hint;	/* address -> node */
+	struct addr_set seed_set;	/* seeds not popped yet, for the statistics */
+};
+
+static size_t set_slot(const struct addr_set *s, unsigned long k)
+{
+	size_t i = (size_t)((k >> 12) * 0x9E3779B97F4A7C15UL) & (s->cap - 1);
+
+	while (s->k[i] && s->k[i] != k)
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+static void set_put(struct addr_set *s, unsigned long k, int val)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct addr_set ns = { .cap = s->cap ? 2 * s->cap : 1024 };
+
+		ns.k = calloc(ns.cap, sizeof(*ns.k));
+		ns.val = calloc(ns.cap, sizeof(*ns.val));
+		if (!ns.k || !ns.val) {
+			free(ns.k);
+			free(ns.val);
+			return;
+		}
+		for (i = 0; i < s->cap; i++)
+			if (s->k[i]) {
+				size_t j = set_slot(&ns, s->k[i]);
+
+				ns.k[j] = s->k[i];
+				ns.val[j] = s->val[i];
+				ns.n++;
+			}
+		free(s->k);
+		free(s->val);
+		*s = ns;
+	}
+	i = set_slot(s, k);
+	if (!s->k[i])
+		s->n++;
+	s->k[i] = k;
+	s->val[i] = val;
+}
+
+static bool set_get(const struct addr_set *s, unsigned long k, int *val)
+{
+	size_t i;
+
+	if (!s->cap)
+		return false;
+	i = set_slot(s, k);
+	if (!s->k[i])
+		return false;
+	if (val)
+		*val = s->val[i];
+	return true;
+}
+
+/* Deleted slots keep key 1 (no address is odd), so probe chains hold. */
+static void set_del(struct addr_set *s, unsigned long k)
+{
+	if (s->cap && s->k[set_slot(s, k)] == k)
+		s->k[set_slot(s, k)] = 1;
+}
+
+static void learn_free(struct learn *l)
+{
+	free(l->seeds.v);
+	free(l->unknown.v);
+	free(l->seen.k);
+	free(l->seen.val);
+	free(l->hint.k);
+	free(l->hint.val);
+	free(l->seed_set.k);
+	free(l->seed_set.val);
+}
+
 static void seeds_add(struct seeds *s, unsigned long addr, unsigned long size,
-		      unsigned node)
+		      unsigned node, unsigned long order)
 {
 	if (s->n == s->cap) {
 		struct seed *nv;
@@ -277,7 +396,7 @@ static void seeds_add(struct seeds *s, unsigned long addr, unsigned long size,
 			return;
 		s->v = nv;
 	}
-	s->v[s->n++] = (struct seed){ addr, size, node };
+	s->v[s->n++] = (struct seed){ addr, size, order, node };
 }
 
 static int seed_cmp(const void *a, const void *b)
@@ -286,15 +405,76 @@ static int seed_cmp(const void *a, const void *b)
 
 	if (x->node != y->node)
 		return x->node < y->node ? -1 : 1;
-	return x->addr > y->addr ? -1 : x->addr < y->addr;	/* descending */
+	return x->order < y->order ? -1 : x->order > y->order;	/* pop order */
+}
+
+static int seed_class_cmp(const void *a, const void *b)
+{
+	const struct seed *x = a, *y = b;
+
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The purge interval an event falls in: 0 before the first purge. */
+static unsigned purge_interval(const struct learn *l, unsigned long event)
+{
+	unsigned j = 0;
+
+	while (j < l->nr_purges && event > l->purge_at[j])
+		j++;
+	return j;
+}
+
+/*
+ * Every purge first decays a quarter of each pool from its head.  Seeds the
+ * kernel popped only after purge j were still in its pool then, so the
+ * areas that purge decayed were others the kernel had ahead of them and
+ * never popped: at least a third of what followed.  For each size class,
+ * working back from the last purge, load that many phantom areas (address
+ * 0: placed where the trace never goes) just before each interval's seeds,
+ * so kmm's decay takes them instead of an area the kernel pops later.
+ * Areas the purges themselves add sit above them and are not counted: an
+ * estimate, reported as such.
+ */
+static void add_phantoms(struct learn *l)
+{
+	size_t i = 0, n = l->seeds.n;
+
+	if (!l->nr_purges)
+		return;
+	qsort(l->seeds.v, n, sizeof(*l->seeds.v), seed_class_cmp);
+	while (i < n) {
+		unsigned long per[65] = { 0 }, after = 0, m;
+		struct seed cls = l->seeds.v[i];
+		size_t j = i;
+		int k;
+
+		while (j < n && l->seeds.v[j].node == cls.node && l->seeds.v[j].size == cls.size)
+			per[purge_interval(l, l->seeds.v[j++].order)]++;
+		for (k = (int)l->nr_purges; k >= 1; k--) {
+			after += per[k];
+			for (m = after / 3; m; m--) {
+				seeds_add(&l->seeds, 0, cls.size, cls.node, l->purge_at[k - 1]);
+				l->nr_phantoms++;
+			}
+			after += after / 3;
+		}
+		i = j;
+	}
 }
 
 /* One pass over the trace; @collect gathers hidden-pool candidates. */
 static int run_pass(const struct replay_opts *o, const char *dir, const char *cmd,
-		    const struct seeds *seed, struct seeds *collect,
-		    struct replay_stats *st, bool print)
+		    struct learn *use, struct learn *learn,
+		    struct replay_stats *st, bool print, bool probe)
 {
 	unsigned long loaded_busy = 0, loaded_lazy = 0, loaded_bad = 0, seeded = 0;
+	unsigned long preloaded = 0, event_no = 0;
+	long prev_nr_lazy = -1;	/* the kernel's count after the last free */
 	struct timespec t0, t1;
 	char line[2048];
 	gzFile f, vi;
@@ -317,18 +497,49 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 	kmm_vmap_set_auto_purge(false);
 	vi = open_gz(dir, "vmallocinfo.before.gz");
 	if (vi) {
-		load_vmallocinfo(vi, &loaded_busy, &loaded_lazy, &loaded_bad, o->busy_guess);
+		load_vmallocinfo(vi, &loaded_busy, &loaded_lazy, &loaded_bad, o->busy_guess,
+				 use ? &use->hint : NULL, learn ? &learn->seen : NULL);
 		gzclose(vi);
 	}
-	for (i = 0; seed && i < seed->n; i++)
-		if (!kmm__vmap_load_pooled(seed->v[i].addr, seed->v[i].size, seed->v[i].node))
+	for (i = 0; use && i < use->unknown.n; i++) {
+		const struct seed *u = &use->unknown.v[i];
+		int node = (int)u->node;
+
+		set_get(&use->hint, hint_key(u->addr, u->size), &node);
+		int r = kmm__vmap_load_area(u->addr, u->size, false, node);
+
+		if (!r)
+			preloaded++;
+		else if (o->verbose && print)
+			printf("  could not preload [%#lx, +%#lx) on node %d: %s (%s)\n", u->addr,
+			       u->size, node, strerror(-r),
+			       (const char *[]){ "outside", "free", "busy", "lazy", "pooled" }
+				       [kmm__vmap_where(u->addr, NULL)]);
+	}
+	for (i = 0; use && i < use->seeds.n; i++) {
+		struct seed *sd = &use->seeds.v[i];
+		unsigned long addr = sd->addr;
+
+		/* A phantom: somewhere the trace never reaches, the top of the space. */
+		if (!addr)
+			addr = ((kmm_vmalloc_end() + 1) & ~((1UL << 20) - 1)) - (i + 1) * (1UL << 20);
+		if (!kmm__vmap_load_pooled(addr, sd->size, sd->node))
 			seeded++;
+		else if (probe)
+			sd->size = 0;	/* overlaps the known state: not a pool area */
+	}
+	if (probe) {
+		kmm_shutdown();
+		gzclose(f);
+		return 0;
+	}
 	if (print) {
 		printf("machine                \"%s\"\n", cmd);
 		printf("initial state          %lu busy and %lu unpurged areas from vmallocinfo.before (%lu lines not loaded)",
 		       loaded_busy, loaded_lazy, loaded_bad);
-		if (seed)
-			printf(", %lu areas in reconstructed pools", seeded);
+		if (use)
+			printf(",\n                       %lu areas in reconstructed pools, %lu busy areas allocated after the snapshot",
+			       seeded, preloaded);
 		printf("\n");
 	}
 
@@ -342,6 +553,7 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			continue;
 		}
 		kmm_bind_cpu(cpu % (int)kmm_machine.nr_cpus);
+		event_no++;
 		if (!strncmp(ev, "alloc_vmap_area:", 16)) {
 			unsigned long kaddr, size, align, vstart, vend;
 			int failed, err;
@@ -349,6 +561,7 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			enum kmm_vmap_where w;
 			unsigned pn = 0;
 			unsigned long pool_hits_before;
+			bool from_pool, seen_before;
 
 			if (sscanf(ev, "alloc_vmap_area: va_start: %lu size=%lu align=%lu vstart=0x%lx vend=0x%lx failed=%d",
 				   &kaddr, &size, &align, &vstart, &vend, &failed) != 6) {
@@ -381,18 +594,41 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 				if (va->va_start == kaddr)
 					st->exact_after_purge++;
 			}
+			seen_before = learn && set_get(&learn->seen, kaddr, NULL);
+			if (learn)
+				set_put(&learn->seen, kaddr, 0);
+			if (use && use->seed_set.cap && set_get(&use->seed_set, va->va_start, NULL)) {
+				/* A reconstructed area's first pop: counted apart. */
+				set_del(&use->seed_set, va->va_start);
+				st->from_seed++;
+				if (va->va_start == kaddr)
+					st->exact_from_seed++;
+			}
 			if (va->va_start == kaddr) {
 				st->exact++;
 				continue;
 			}
 			st->mismatched++;
+			{
+				struct kmm_vmalloc_stats vst;
+
+				kmm_vmalloc_get_stats(&vst);
+				from_pool = vst.nr_pool_hits > pool_hits_before;
+			}
 			w = kmm__vmap_where(kaddr, &pn);
 			st->where[w]++;
-			if (collect && w == KMM_VMAP_WHERE_FREE && vstart == kmm_vmalloc_start() &&
-			    vend == kmm_vmalloc_end() && size <= KMM_MAX_VA_SIZE_PAGES * 4096UL &&
-			    !(kaddr & (align - 1)))
-				seeds_add(collect, kaddr, size,
-					  (unsigned)cpu % kmm_machine.nr_cpus);
+			if (learn && vstart == kmm_vmalloc_start() && vend == kmm_vmalloc_end() &&
+			    size <= KMM_MAX_VA_SIZE_PAGES * 4096UL && !(kaddr & (align - 1)) &&
+			    (w == KMM_VMAP_WHERE_FREE ||
+			     (w == KMM_VMAP_WHERE_POOL && pn != (unsigned)cpu % kmm_machine.nr_cpus))) {
+				unsigned node = (unsigned)cpu % kmm_machine.nr_cpus;
+
+				/* The kernel popped it from node @node's pool. */
+				if (!seen_before)
+					seeds_add(&learn->seeds, kaddr, size, node, event_no);
+				else if (!set_get(&learn->hint, hint_key(kaddr, size), NULL))
+					set_put(&learn->hint, hint_key(kaddr, size), (int)node);
+			}
 			if (print && st->mismatched <= (unsigned long)o->max_mismatch_print) {
 				static const char *const wn[] = { "outside", "free", "busy",
 								  "lazy", "pooled" };
@@ -408,27 +644,62 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 				       st->mismatched, st->events, size, align, cpu, kaddr,
 				       wn[w], nodestr,
 				       va->va_start,
-				       vst.nr_pool_hits > pool_hits_before ? "pool" : "tree");
+				       from_pool ? "pool" : "tree");
 			}
 			if (o->resync) {
-				if (kmm__vmap_relocate(va->va_start, kaddr) == 0)
+				/*
+				 * The kernel popped an area kmm holds deeper in
+				 * the same pool: what kmm has above it the
+				 * kernel has not, so it goes (with kmm's pop).
+				 */
+				if (from_pool && w == KMM_VMAP_WHERE_POOL &&
+				    pn == (unsigned)cpu % kmm_machine.nr_cpus &&
+				    kmm__vmap_pool_trim_above(kaddr, size, pn) >= 0) {
+					from_pool = false;
+					st->trimmed++;
+				}
+				if (kmm__vmap_relocate(va->va_start, kaddr, from_pool) == 0)
 					st->resynced++;
 				else
 					st->resync_failed++;
 			}
 		} else if (!strncmp(ev, "free_vmap_area_noflush:", 23)) {
 			unsigned long a;
+			long nr_lazy = -1, step;
+			bool seen_before;
 			struct kmm_vmap_area *va;
-
-			if (sscanf(ev, "free_vmap_area_noflush: va_start=0x%lx", &a) != 1) {
+			if (sscanf(ev, "free_vmap_area_noflush: va_start=0x%lx nr_lazy=%ld", &a,
+				   &nr_lazy) < 1) {
 				st->lines_skipped++;
 				continue;
 			}
 			st->events++;
 			st->frees++;
+			/* nr_lazy counts after adding this area: its size, in pages. */
+			step = prev_nr_lazy >= 0 ? nr_lazy - prev_nr_lazy : -1;
+			prev_nr_lazy = nr_lazy;
+			seen_before = learn && set_get(&learn->seen, a, NULL);
+			if (learn)
+				set_put(&learn->seen, a, 0);
 			va = kmm__find_unlink_vmap_area(a);
 			if (!va) {
 				st->frees_unknown++;
+				if (o->verbose && print)
+					printf("  unknown free (event %lu) of %#lx on cpu %d, nr_lazy step %ld\n",
+					       event_no, a, cpu, step);
+				/*
+				 * Allocated after the snapshot: remember it for
+				 * the next pass, and file it as lazy now.
+				 */
+				if (nr_lazy >= 0 && step > 0 && step <= 1L << 20) {
+					unsigned long size = (unsigned long)step << 12;
+					int node = (int)((unsigned)cpu % kmm_machine.nr_cpus);
+
+					if (learn && !seen_before)
+						seeds_add(&learn->unknown, a, size, (unsigned)node,
+							  event_no);
+					kmm__vmap_load_area(a, size, true, node);
+				}
 				continue;
 			}
 			kmm__free_vmap_area_noflush(va);
@@ -443,6 +714,9 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 			}
 			st->events++;
 			st->purges++;
+			prev_nr_lazy = -1;
+			if (learn && learn->nr_purges < KMM_ARRAY_SIZE(learn->purge_at))
+				learn->purge_at[learn->nr_purges++] = event_no;
 			kmm_vmalloc_get_stats(&before);
 			kmm__purge_vmap_area_lazy(~0UL, 0, false);
 			kmm_vmalloc_get_stats(&after);
@@ -473,6 +747,15 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 		       st->allocs ? 100.0 * (double)st->exact / (double)st->allocs : 0.0,
 		       st->mismatched, st->failed_both, st->failed_kmm_only,
 		       st->failed_kernel_only);
+		if (use)
+			printf("  of which              %lu popped a reconstructed area (exact %lu), %lu did not:\n"
+			       "                       exact %lu (%.2f%%)\n",
+			       st->from_seed, st->exact_from_seed, st->allocs - st->from_seed,
+			       st->exact - st->exact_from_seed,
+			       st->allocs > st->from_seed
+				       ? 100.0 * (double)(st->exact - st->exact_from_seed) /
+						 (double)(st->allocs - st->from_seed)
+				       : 0.0);
 		printf("after the first purge  %lu allocations, exact %lu (%.2f%%)\n",
 		       st->allocs_after_purge, st->exact_after_purge,
 		       st->allocs_after_purge ? 100.0 * (double)st->exact_after_purge /
@@ -481,8 +764,9 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 		       st->where[KMM_VMAP_WHERE_FREE], st->where[KMM_VMAP_WHERE_POOL],
 		       st->where[KMM_VMAP_WHERE_BUSY], st->where[KMM_VMAP_WHERE_LAZY],
 		       st->where[KMM_VMAP_WHERE_NONE]);
-		printf("resync                 %s: %lu moved to the kernel's address, %lu could not be\n",
-		       o->resync ? "on" : "off", st->resynced, st->resync_failed);
+		printf("resync                 %s: %lu moved to the kernel's address, %lu could not be;\n"
+		       "                       %lu pool heads trimmed to the kernel's pop\n",
+		       o->resync ? "on" : "off", st->resynced, st->resync_failed, st->trimmed);
 		printf("frees                  %lu (%lu of areas kmm did not know)\n", st->frees,
 		       st->frees_unknown);
 		printf("purges                 %lu: same number of areas purged in %lu; kmm purged %lu areas, the kernel %lu\n",
@@ -509,11 +793,12 @@ int kmm_replay_main(int argc, char **argv)
 	};
 	struct replay_opts o = { .resync = true, .max_mismatch_print = 0, .busy_guess = -1 };
 	struct replay_stats st1, st2;
-	struct seeds found = { 0 };
+	struct learn found = { 0 };
 	const char *extra = "";
 	bool cold = false;
 	char cmd[1024], dir[4000];
 	struct stat sb;
+	size_t i, j;
 	int c, ret;
 
 	optind = 1;
@@ -551,17 +836,30 @@ int kmm_replay_main(int argc, char **argv)
 		 read_nproc(dir), extra);
 	printf("kmm replay: %s\n", o.path);
 	if (cold || !o.resync)
-		return run_pass(&o, dir, cmd, NULL, NULL, &st1, true);
+		return run_pass(&o, dir, cmd, NULL, NULL, &st1, true, false);
 
 	printf("\n-- pass 1: pools empty at the start --\n");
-	ret = run_pass(&o, dir, cmd, NULL, &found, &st1, true);
+	ret = run_pass(&o, dir, cmd, NULL, &found, &st1, true, false);
 	if (ret)
 		goto out;
-	qsort(found.v, found.n, sizeof(*found.v), seed_cmp);
-	printf("\n-- pass 2: %zu areas the kernel took from pools it had before tracing --\n",
-	       found.n);
-	ret = run_pass(&o, dir, cmd, &found, NULL, &st2, true);
+	qsort(found.seeds.v, found.seeds.n, sizeof(*found.seeds.v), seed_cmp);
+	/* Drop seeds that cannot have been pooled, then add the phantoms. */
+	run_pass(&o, dir, cmd, &found, NULL, &st2, false, true);
+	for (i = j = 0; i < found.seeds.n; i++)
+		if (found.seeds.v[i].size)
+			found.seeds.v[j++] = found.seeds.v[i];
+	found.seeds.n = j;
+	add_phantoms(&found);
+	qsort(found.seeds.v, found.seeds.n, sizeof(*found.seeds.v), seed_cmp);
+	printf("\n-- pass 2: with what pass 1 learnt: %zu areas in the kernel's pools before tracing\n"
+	       "   (%lu of them phantoms for its decays to take), %zu areas allocated after the\n"
+	       "   snapshot, the node of %zu areas --\n",
+	       found.seeds.n, found.nr_phantoms, found.unknown.n, found.hint.n);
+	for (i = 0; i < found.seeds.n; i++)
+		if (found.seeds.v[i].addr)
+			set_put(&found.seed_set, found.seeds.v[i].addr, 0);
+	ret = run_pass(&o, dir, cmd, &found, NULL, &st2, true, false);
 out:
-	free(found.v);
+	learn_free(&found);
 	return ret;
 }

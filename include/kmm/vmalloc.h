@@ -338,12 +338,25 @@ int kmm__vmap_load_pooled(unsigned long addr, unsigned long size, unsigned node)
 
 /**
  * kmm__vmap_relocate - move the busy area starting at @from to @to (same
- * size), taking @to from the free space or from a node pool.  Only the
- * bookkeeping moves (PTEs and host mappings stay): for a shadow-mode
+ * size), taking @to from the free space or from a node pool.  The old range
+ * returns to the free space or, with @to_pool (the area was just popped from
+ * its node's pool), to the head of that pool, so the pop is undone.  Only
+ * the bookkeeping moves (PTEs and host mappings stay): for a shadow-mode
  * replayer that resynchronises after a different placement.
- * Return: 0, -ENOENT (no busy area at @from), -EBUSY (@to not available).
+ * Return: 0, -ENOENT (no busy area at @from), -EBUSY (@to not available),
+ * -EINVAL (@to_pool for an area of no pool).
  */
-int kmm__vmap_relocate(unsigned long from, unsigned long to);
+int kmm__vmap_relocate(unsigned long from, unsigned long to, bool to_pool);
+
+/**
+ * kmm__vmap_pool_trim_above - return every area ahead of the one starting
+ * at @addr in vmap node @node's pool for @size to the free space, as a
+ * decay would, so that area is the pool's head.  For a replayer whose
+ * kernel popped an area that kmm holds deeper in the same pool.
+ * Context: takes the node's pool_lock, then free_vmap_area_lock.
+ * Return: the number of areas returned, -EINVAL, -ENOENT (@addr not there).
+ */
+int kmm__vmap_pool_trim_above(unsigned long addr, unsigned long size, unsigned node);
 
 /* Where an address is in the vmap layer's bookkeeping. */
 enum kmm_vmap_where {

@@ -699,34 +699,91 @@ static bool pool_take(unsigned long addr, unsigned long size)
 	return false;
 }
 
-int kmm__vmap_relocate(unsigned long from, unsigned long to)
+int kmm__vmap_relocate(unsigned long from, unsigned long to, bool to_pool)
 {
-	struct kmm_vmap_area *va = kmm__find_unlink_vmap_area(from);
+	struct kmm_vmap_area *va = kmm__find_unlink_vmap_area(from), *old = NULL;
+	unsigned vn_id;
 	unsigned long size;
 	int ret;
 
 	if (!va)
 		return -KMM_ENOENT;
 	size = va_size(va);
+	vn_id = decode_vn_id(va->flags);
+	if (to_pool) {
+		old = vn_id < vs.nr_nodes && size_to_pool(&vs.nodes[vn_id], size)
+			      ? kmm_objcache_alloc(&vs.va_cache) : NULL;
+		if (!old) {
+			busy_insert(va);
+			return -KMM_EINVAL;
+		}
+	}
 	kmm_port_lock(&vs.free_vmap_area_lock);
 	ret = kmm_va_reserve(&vs.free, to, size);
 	kmm_port_unlock(&vs.free_vmap_area_lock);
 	if (ret == -KMM_EBUSY && pool_take(to, size))
 		ret = 0;
 	if (ret) {
+		if (old)
+			kmm_objcache_free(&vs.va_cache, old);
 		busy_insert(va);
 		return -KMM_EBUSY;
 	}
-	/* Our old range goes back to the free space. */
-	kmm_port_lock(&vs.free_vmap_area_lock);
-	ret = kmm_va_free(&vs.free, va->va_start, size);
-	kmm_port_unlock(&vs.free_vmap_area_lock);
+	if (old) {
+		/* Undo the pop: the old range goes back to the head of its pool. */
+		old->va_start = va->va_start;
+		old->va_end = va->va_end;
+		old->flags = va->flags;
+		old->vm = NULL;
+		node_pool_add_va(&vs.nodes[vn_id], old);
+	} else {
+		/* Our old range goes back to the free space. */
+		kmm_port_lock(&vs.free_vmap_area_lock);
+		ret = kmm_va_free(&vs.free, va->va_start, size);
+		kmm_port_unlock(&vs.free_vmap_area_lock);
+	}
 	va->va_start = to;
 	va->va_end = to + size;
 	if (va->vm)
 		va->vm->addr = (void *)to;
 	busy_insert(va);
 	return ret;
+}
+
+int kmm__vmap_pool_trim_above(unsigned long addr, unsigned long size, unsigned node)
+{
+	struct kmm_list_head drop;
+	struct vmap_pool *vp;
+	struct kmm_list_head *pos;
+	bool found = false;
+	int n = 0;
+
+	if (!vs.initialized || node >= vs.nr_nodes)
+		return -KMM_EINVAL;
+	vp = size_to_pool(&vs.nodes[node], size);
+	if (!vp)
+		return -KMM_EINVAL;
+	kmm_list_init(&drop);
+	kmm_port_lock(&vs.nodes[node].pool_lock);
+	kmm_list_for_each(pos, &vp->head)
+		if (kmm_list_entry(pos, struct kmm_vmap_area, list)->va_start == addr) {
+			found = true;
+			break;
+		}
+	while (found && vp->head.next != pos) {
+		struct kmm_vmap_area *va =
+			kmm_list_first_entry(&vp->head, struct kmm_vmap_area, list);
+
+		kmm_list_del(&va->list);
+		kmm_list_add_tail(&va->list, &drop);
+		__atomic_store_n(&vp->len, vp->len - 1, __ATOMIC_RELAXED);
+		n++;
+	}
+	kmm_port_unlock(&vs.nodes[node].pool_lock);
+	if (!found)
+		return -KMM_ENOENT;
+	reclaim_list_global(&drop);
+	return n;
 }
 
 enum kmm_vmap_where kmm__vmap_where(unsigned long addr, unsigned *node)
