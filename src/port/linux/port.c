@@ -591,7 +591,12 @@ int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
 			 (unsigned long)va, nr_pages);
 		return -EINVAL;
 	}
-	p = mmap((void *)va, len, host_prot(prot), MAP_FIXED | MAP_SHARED,
+	/*
+	 * MAP_POPULATE: a kernel's vmalloc()ed page never faults, so the host
+	 * PTEs are made now rather than on first touch (a touch-fault costs
+	 * more than populating; see BENCHMARKS.md, "+touch" rows).
+	 */
+	p = mmap((void *)va, len, host_prot(prot), MAP_FIXED | MAP_SHARED | MAP_POPULATE,
 		 phys.memfd[nid], (off_t)(pfn << KMM_PAGE_SHIFT));
 	err = errno;
 	pthread_rwlock_unlock(&region_lock);
