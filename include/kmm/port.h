@@ -9,7 +9,7 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same 24 small functions.
+ * A kernel adopting kmm implements the same 29 small functions.
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free
@@ -21,6 +21,9 @@
  *                             kmm_port_nr_host_cpus
  *   6. time and log           kmm_port_clock_ns, kmm_port_log
  *   7. symbols                kmm_port_symbolize (vmallocinfo callers)
+ *   8. RCU                    kmm_port_rcu_read_lock/unlock,
+ *                             kmm_port_synchronize_rcu, kmm_port_call_rcu,
+ *                             kmm_port_rcu_barrier
  *
  * Failure injection of host calls (issue "reliability") is done by the core
  * around these hooks, not inside them.
@@ -188,5 +191,40 @@ void kmm_port_log(int level, const char *msg);
  * resolved (the caller then prints the raw address).
  */
 int kmm_port_symbolize(const void *addr, char *buf, size_t size);
+
+/* ---- 8. RCU ----------------------------------------------------------- */
+
+/*
+ * Read-copy-update, where the kernel uses it (the vmap block free lists,
+ * kvfree_rcu).  Hosted: liburcu's bulletproof flavour (urcu-bp), so any
+ * thread may read without registering; callbacks run on liburcu's
+ * call_rcu thread.  Freestanding reference: one CPU, callbacks run when
+ * the outermost read-side section ends or at a grace period.
+ */
+struct kmm_rcu_head {
+	void *opaque[2];	/* the port's own list linkage */
+	void (*func)(struct kmm_rcu_head *head);
+};
+
+/** kmm_port_rcu_read_lock - enter a read-side critical section (nests). */
+void kmm_port_rcu_read_lock(void);
+/** kmm_port_rcu_read_unlock - leave it. */
+void kmm_port_rcu_read_unlock(void);
+/**
+ * kmm_port_synchronize_rcu - wait until every read-side critical section
+ * that began before the call has ended.
+ * Context: may sleep; never inside a read-side critical section.
+ */
+void kmm_port_synchronize_rcu(void);
+/**
+ * kmm_port_call_rcu - run @func(@head) after a grace period.
+ * Context: any, including inside a read-side critical section.
+ */
+void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_head *head));
+/**
+ * kmm_port_rcu_barrier - wait until every callback queued so far has run.
+ * Context: may sleep; never inside a read-side critical section.
+ */
+void kmm_port_rcu_barrier(void);
 
 #endif /* KMM_PORT_H */

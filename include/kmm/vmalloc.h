@@ -41,6 +41,23 @@
 #define KMM_VMAP_FLAGS_MASK	0x3
 
 #define KMM_MAX_VA_SIZE_PAGES	256	/* largest pooled area, in pages */
+
+/*
+ * vm_map_ram() blocks (64-bit, 4 KiB pages).  VMAP_BBMAP_BITS is
+ * clamp(VMALLOC_PAGES / roundup_pow_of_two(NR_CPUS) / 16, 2 * VMAP_MAX_ALLOC,
+ * 1024) with the kernel's VMALLOC_SPACE of 128 GiB and CONFIG_NR_CPUS of
+ * the distribution kernels (8192): 256 pages, a 1 MiB block.
+ */
+#define KMM_CONFIG_NR_CPUS	8192
+#define KMM_VMAP_MAX_ALLOC	64	/* BITS_PER_LONG pages */
+#define KMM_VMALLOC_SPACE_PAGES	((128UL << 30) >> 12)
+#define KMM__VMAP_BBMAP_RAW	(KMM_VMALLOC_SPACE_PAGES / KMM_CONFIG_NR_CPUS / 16)
+#define KMM_VMAP_BBMAP_BITS						\
+	(KMM__VMAP_BBMAP_RAW > 1024 ? 1024 :				\
+	 KMM__VMAP_BBMAP_RAW < 2 * KMM_VMAP_MAX_ALLOC ? 2 * KMM_VMAP_MAX_ALLOC : \
+	 KMM__VMAP_BBMAP_RAW)
+#define KMM_VMAP_BLOCK_SIZE	(KMM_VMAP_BBMAP_BITS * 4096UL)
+#define KMM_VMAP_PURGE_THRESHOLD (KMM_VMAP_BBMAP_BITS / 8)
 #define KMM_VMAP_ZONE_PAGES	16	/* addr_to_node_id() granularity */
 #define KMM_IOREMAP_MAX_ORDER	30	/* x86-64: PUD_SHIFT (huge vmap) */
 
@@ -232,6 +249,57 @@ unsigned long kmm_vmalloc_to_pfn(const void *addr);
  * Context: may sleep; takes vmap_purge_lock.
  */
 void kmm_vm_unmap_aliases(void);
+
+/**
+ * kmm_vm_map_ram_prot - map @count pages at consecutive kernel VA, fast:
+ * the 4.8 vm_map_ram(pages, count, node, prot) (<linux/vmalloc.h>).
+ * @node: the vmap node/NUMA node the metadata should come from (-1: any).
+ * @prot: PAGE_KERNEL, PAGE_KERNEL_RO, ...; NX is always added.
+ *
+ * Up to VMAP_MAX_ALLOC (64) pages come from the calling CPU's vmap blocks
+ * (the count rounded up to a power of two, no guard page); more are a
+ * VMAP_RAM area of exactly @count pages.  Unmap with kmm_vm_unmap_ram() and
+ * the same @count.  The mapping has no vm_struct: find_vm_area() does not
+ * see it, vmallocinfo shows its area as "vm_map_ram".
+ * Context: process context, may sleep; takes the block locks of this CPU.
+ * Return: the address, or NULL (bad arguments, no VA space, a page-table
+ * allocation failed).
+ */
+void *kmm_vm_map_ram_prot(struct kmm_page **pages, unsigned int count, int node,
+			  kmm_pgprot_t prot);
+
+/**
+ * kmm_vm_map_ram - the three-argument form of later kernels (PAGE_KERNEL).
+ * Context and return as kmm_vm_map_ram_prot().
+ */
+void *kmm_vm_map_ram(struct kmm_page **pages, unsigned int count, int node);
+
+/**
+ * kmm_vm_unmap_ram - unmap what kmm_vm_map_ram() returned.  The PTEs are
+ * cleared at once; the TLB flush (the host unmap) is owed until
+ * vm_unmap_aliases() or the block's purge.  An address that is no live
+ * vm_map_ram() mapping, or a @count other than the one it was mapped with,
+ * gets a warning and changes nothing.
+ * Context: process context, may sleep.
+ */
+void kmm_vm_unmap_ram(const void *mem, unsigned int count);
+
+/* vm_map_ram() block statistics (for tests, benchmarks and `kmm info`). */
+struct kmm_vmap_block_stats {
+	unsigned long bbmap_bits;	/* pages per block */
+	unsigned long nr_blocks;	/* live blocks */
+	unsigned long free_pages, dirty_pages, used_pages;	/* over live blocks */
+	unsigned long nr_made, nr_freed, nr_purged;	/* blocks, since boot */
+	unsigned long nr_small, nr_large;	/* vm_map_ram() calls by path */
+};
+void kmm_vmap_block_get_stats(struct kmm_vmap_block_stats *st);
+
+/* Internal (vmap_block.c <-> vmalloc.c). */
+void kmm__purge_fragmented_blocks_allcpus(void);
+bool kmm__vmap_blocks_collect_dirty(unsigned long *start, unsigned long *end);
+int kmm__vmap_blocks_validate(void);
+int kmm__vmap_blocks_init(unsigned nr_cpus);
+void kmm__vmap_blocks_fini(void);
 
 /* ---- observation -------------------------------------------------------- */
 

@@ -72,6 +72,13 @@ static inline struct vm_struct *alloc_vm_area(size_t size, pte_t **ptes)
 #define vmalloc_to_page kmm_vmalloc_to_page
 #define vmalloc_to_pfn kmm_vmalloc_to_pfn
 #define vm_unmap_aliases kmm_vm_unmap_aliases
+/* The documented 4.8 form: vm_map_ram(pages, count, node, prot).  The
+ * three-argument form of later kernels is kmm_vm_map_ram(). */
+#define vm_map_ram kmm_vm_map_ram_prot
+#define vm_unmap_ram kmm_vm_unmap_ram
+#define VMAP_MAX_ALLOC KMM_VMAP_MAX_ALLOC
+#define VMAP_BBMAP_BITS KMM_VMAP_BBMAP_BITS
+#define VMAP_BLOCK_SIZE KMM_VMAP_BLOCK_SIZE
 #define kvmalloc kmm_kvmalloc
 #define kvfree kmm_kvfree
 

@@ -381,6 +381,7 @@ void kmm_vmap_set_auto_purge(bool on)
 }
 
 static void drain_vfree_deferred(void);
+static bool purge_locked(unsigned long start, unsigned long end, bool full_pool_decay);
 
 struct kmm_vmap_area *kmm__alloc_vmap_area(unsigned long size,
 					   unsigned long align,
@@ -428,7 +429,11 @@ retry:
 	if (!have) {
 		if (!purged) {
 			/* reclaim_and_purge_vmap_areas() */
-			kmm__purge_vmap_area_lazy(~0UL, 0, true);
+			drain_vfree_deferred();
+			kmm_port_lock(&vs.vmap_purge_lock);
+			kmm__purge_fragmented_blocks_allcpus();
+			purge_locked(~0UL, 0, true);
+			kmm_port_unlock(&vs.vmap_purge_lock);
 			purged = true;
 			goto retry;
 		}
@@ -492,10 +497,21 @@ struct kmm_vmap_area *kmm__find_unlink_vmap_area(unsigned long addr)
 	return va;
 }
 
+
+/*
+ * drain_vmap_area_work: in the kernel a worker; here the thread that
+ * crossed lazy_max_pages, unless a purge is running (which will take these
+ * areas too, as a pending work item would) or it is the purger itself.
+ */
 static void purge_if_needed(unsigned long nr_lazy)
 {
-	if (nr_lazy > vs.lazy_max && vs.auto_purge)
-		kmm__purge_vmap_area_lazy(~0UL, 0, false);	/* drain_vmap_area_work */
+	if (nr_lazy <= vs.lazy_max || !vs.auto_purge)
+		return;
+	if (!kmm_port_trylock(&vs.vmap_purge_lock))
+		return;
+	drain_vfree_deferred();
+	purge_locked(~0UL, 0, false);
+	kmm_port_unlock(&vs.vmap_purge_lock);
 }
 
 void kmm__free_vmap_area_noflush(struct kmm_vmap_area *va)
@@ -560,15 +576,25 @@ static void purge_vmap_node(struct vmap_node *vn, struct kmm_list_head *local)
 bool kmm__purge_vmap_area_lazy(unsigned long start, unsigned long end,
 			       bool full_pool_decay)
 {
-	unsigned long nr_purged = 0;
-	struct kmm_list_head local;
-	bool any = false;
-	unsigned i;
+	bool ret;
 
 	if (!vs.initialized)
 		return false;
 	drain_vfree_deferred();	/* before the lock: it may purge itself */
 	kmm_port_lock(&vs.vmap_purge_lock);
+	ret = purge_locked(start, end, full_pool_decay);
+	kmm_port_unlock(&vs.vmap_purge_lock);
+	return ret;
+}
+
+/* __purge_vmap_area_lazy(); the caller holds vmap_purge_lock. */
+static bool purge_locked(unsigned long start, unsigned long end, bool full_pool_decay)
+{
+	unsigned long nr_purged = 0;
+	struct kmm_list_head local;
+	bool any = false;
+	unsigned i;
+
 	for (i = 0; i < vs.nr_nodes; i++) {
 		struct vmap_node *vn = &vs.nodes[i];
 
@@ -609,14 +635,27 @@ bool kmm__purge_vmap_area_lazy(unsigned long start, unsigned long end,
 	atomic_fetch_add(&vs.nr_purged_areas, nr_purged);
 	if (vs.trace.purge_vmap_area_lazy)
 		vs.trace.purge_vmap_area_lazy(vs.trace.arg, start, end, nr_purged);
-	kmm_port_unlock(&vs.vmap_purge_lock);
 	return nr_purged > 0;
 }
 
+/*
+ * _vm_unmap_aliases(): purge fragmented vmap blocks, collect the dirty
+ * spans of the others, then purge the lazy areas with one flush over all of
+ * it (or flush the blocks' span alone when nothing was lazy).
+ */
 void kmm_vm_unmap_aliases(void)
 {
+	unsigned long start = ~0UL, end = 0;
+	bool flush;
+
+	if (!vs.initialized)
+		return;
 	drain_vfree_deferred();
-	kmm__purge_vmap_area_lazy(~0UL, 0, false);
+	kmm_port_lock(&vs.vmap_purge_lock);
+	flush = kmm__vmap_blocks_collect_dirty(&start, &end);
+	if (!purge_locked(start, end, false) && flush)
+		kmm_flush_tlb_kernel_range(start, end);
+	kmm_port_unlock(&vs.vmap_purge_lock);
 }
 
 /* ---- loading a kernel's state (replay) ----------------------------------- */
@@ -1795,6 +1834,8 @@ int kmm_vmalloc_validate(void)
 	}
 	if (spans)
 		kmm_port_meta_free(spans, cap * sizeof(*spans));
+	if (!ret)
+		ret = kmm__vmap_blocks_validate();
 	kmm_port_unlock(&vs.vmap_purge_lock);
 	return ret;
 }
@@ -1852,6 +1893,11 @@ int kmm__vmalloc_init(void)
 	ret = kmm_va_space_init(&vs.free, start, end, &vs.va_cache);
 	if (ret)
 		goto fail_nodes;
+	ret = kmm__vmap_blocks_init(kmm_machine.nr_cpus);
+	if (ret) {
+		kmm_va_space_destroy(&vs.free);
+		goto fail_nodes;
+	}
 	vs.initialized = true;
 	return 0;
 
@@ -1901,6 +1947,7 @@ void kmm__vmalloc_fini(void)
 
 	if (!vs.initialized)
 		return;
+	kmm__vmap_blocks_fini();
 	vs.initialized = false;
 	drain_vfree_deferred();
 	/* Areas still allocated are forgotten; their objects go back. */

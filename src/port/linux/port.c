@@ -59,6 +59,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <urcu-bp.h>
+#include <urcu/call-rcu.h>
+
 #include <kmm/lib.h>
 #include <kmm/mmzone.h>
 #include <kmm/port.h>
@@ -824,4 +827,74 @@ void kmm_port_spin_lock(kmm_port_spinlock_t *l)
 void kmm_port_spin_unlock(kmm_port_spinlock_t *l)
 {
 	atomic_store_explicit(spin_word(l), 0, memory_order_release);
+}
+
+/* ---- 8. RCU -------------------------------------------------------------- */
+
+/*
+ * liburcu, bulletproof flavour: readers need no registration, which suits
+ * threads that become CPUs whenever they first call kmm.
+ *
+ * ThreadSanitizer cannot see a grace period (it is made of membarrier()
+ * and fences), so in TSan builds each read-side unlock releases, and each
+ * grace period's end acquires, one sync object: "every reader that began
+ * before the grace period has finished" then reads as happens-before.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define KMM_PORT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KMM_PORT_TSAN 1
+#endif
+#endif
+
+#ifdef KMM_PORT_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+static char rcu_tsan_sync;
+#define rcu_tsan_release() __tsan_release(&rcu_tsan_sync)
+#define rcu_tsan_acquire() __tsan_acquire(&rcu_tsan_sync)
+#else
+#define rcu_tsan_release() do { } while (0)
+#define rcu_tsan_acquire() do { } while (0)
+#endif
+
+_Static_assert(sizeof(struct rcu_head) <= sizeof(((struct kmm_rcu_head *)0)->opaque),
+	       "liburcu's rcu_head does not fit kmm_rcu_head");
+
+void kmm_port_rcu_read_lock(void)
+{
+	urcu_bp_read_lock();
+}
+
+void kmm_port_rcu_read_unlock(void)
+{
+	rcu_tsan_release();
+	urcu_bp_read_unlock();
+}
+
+void kmm_port_synchronize_rcu(void)
+{
+	urcu_bp_synchronize_rcu();
+	rcu_tsan_acquire();
+}
+
+static void rcu_trampoline(struct rcu_head *rh)
+{
+	struct kmm_rcu_head *head = (struct kmm_rcu_head *)(void *)rh;
+
+	rcu_tsan_acquire();
+	head->func(head);
+}
+
+void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_head *head))
+{
+	head->func = func;
+	urcu_bp_call_rcu((struct rcu_head *)(void *)head->opaque, rcu_trampoline);
+}
+
+void kmm_port_rcu_barrier(void)
+{
+	urcu_bp_barrier();
+	rcu_tsan_acquire();
 }

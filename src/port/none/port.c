@@ -351,3 +351,50 @@ void kmm_port_spin_unlock(kmm_port_spinlock_t *l)
 {
 	__atomic_store_n((unsigned *)(void *)l->opaque, 0u, __ATOMIC_RELEASE);
 }
+
+/*
+ * RCU on one CPU: a reader is whoever is inside kmm_port_rcu_read_lock();
+ * callbacks wait in a list until no reader is left (the outermost unlock,
+ * a synchronize or a barrier outside any reader).
+ */
+static unsigned rcu_nesting;
+static struct kmm_rcu_head *rcu_pending;
+
+static void rcu_run_pending(void)
+{
+	while (!rcu_nesting && rcu_pending) {
+		struct kmm_rcu_head *h = rcu_pending;
+
+		rcu_pending = h->opaque[0];
+		h->func(h);
+	}
+}
+
+void kmm_port_rcu_read_lock(void)
+{
+	rcu_nesting++;
+}
+
+void kmm_port_rcu_read_unlock(void)
+{
+	if (!--rcu_nesting)
+		rcu_run_pending();
+}
+
+void kmm_port_synchronize_rcu(void)
+{
+	rcu_run_pending();
+}
+
+void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_head *head))
+{
+	head->func = func;
+	head->opaque[0] = rcu_pending;
+	rcu_pending = head;
+	rcu_run_pending();
+}
+
+void kmm_port_rcu_barrier(void)
+{
+	rcu_run_pending();
+}
