@@ -18,7 +18,13 @@
  *        purge_vmap_area_lazy    purge (as the kernel's drain worker);
  *   4. by default, after a different placement the area is moved to the
  *      kernel's address (--no-resync: keep kmm's), so every decision is
- *      judged from the kernel's own state.
+ *      judged from the kernel's own state: a wrong pool pop is undone (the
+ *      area back to its pool's head), and when the kernel popped an area
+ *      kmm holds deeper in the same pool, what lies above it is returned
+ *      to the free space;
+ *   5. pass 1 learns the state vmallocinfo hides (struct learn below) and
+ *      pass 2 replays from it, reporting apart the allocations that took a
+ *      reconstructed area.
  * It prints events per second, the exact-placement rate, failures, purge
  * agreement, and how the final busy set compares with vmallocinfo.after.
  */
@@ -253,13 +259,14 @@ static void replay_usage(FILE *f)
 		"land at exactly the kernel's address.\n"
 		"\n"
 		"The kernel's per-node pools are not in /proc/vmallocinfo.  By default a\n"
-		"first pass finds the areas the kernel must have taken from a pool that\n"
-		"existed before tracing (full-range requests placed in what kmm holds as\n"
-		"free space, away from kmm's own choice), and a second pass starts with\n"
-		"them in the pool of the CPU that took them, in descending address order\n"
-		"as a purge leaves them.  Both passes are reported.\n"
+		"first pass (pools empty) learns what was hidden: areas the kernel popped\n"
+		"from pools it had before tracing, in the order popped; areas allocated\n"
+		"after the snapshot (sized from their free's nr_lazy step); the node of\n"
+		"pre-existing areas.  A second pass starts from that state, with phantom\n"
+		"areas for the pools' 25%% decays to take, and reports, apart, the\n"
+		"allocations that took no reconstructed area.  Both passes are reported.\n"
 		"\n"
-		"  --cold-pools    one pass, pools empty at the start\n"
+"  --cold-pools    one pass, pools empty at the start\n"
 		"  --no-resync     keep kmm's placement after a mismatch (default: move\n"
 		"                  the area to the kernel's address and go on)\n"
 		"  --verbose       print each mismatch and each purge\n"
