@@ -195,8 +195,8 @@ int kmm_port_symbolize(const void *addr, char *buf, size_t size);
 /* ---- 8. RCU ----------------------------------------------------------- */
 
 /*
- * Read-copy-update, where the kernel uses it (the vmap block free lists,
- * kvfree_rcu).  Hosted: liburcu's bulletproof flavour (urcu-bp), so any
+ * Read-copy-update, where the kernel uses it (today: the vmap block free
+ * lists).  Hosted: liburcu's bulletproof flavour (urcu-bp), so any
  * thread may read without registering; callbacks run on liburcu's
  * call_rcu thread.  Freestanding reference: one CPU, callbacks run when
  * the outermost read-side section ends or at a grace period.

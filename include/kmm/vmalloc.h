@@ -284,7 +284,7 @@ void *kmm_vm_map_ram(struct kmm_page **pages, unsigned int count, int node);
  */
 void kmm_vm_unmap_ram(const void *mem, unsigned int count);
 
-/* vm_map_ram() block statistics (for tests, benchmarks and `kmm info`). */
+/* vm_map_ram() block statistics (for tests and benchmarks). */
 struct kmm_vmap_block_stats {
 	unsigned long bbmap_bits;	/* pages per block */
 	unsigned long nr_blocks;	/* live blocks */

@@ -389,9 +389,17 @@ static int vb_free(unsigned long addr, unsigned count)
 	unsigned order = order_of(count);
 	unsigned long offset = (addr & (KMM_VMAP_BLOCK_SIZE - 1)) >> KMM_PAGE_SHIFT;
 	unsigned long size = (unsigned long)count << KMM_PAGE_SHIFT;
-	struct vmap_block *vb = find_block(addr);
+	struct vmap_block *vb;
 
+	/*
+	 * Under RCU from the lookup to vb->lock: a racing vb_free() of the
+	 * block's last pages may free it meanwhile, and its memory must stay
+	 * until we have looked (a bad call then finds no bits of its own).
+	 */
+	kmm_port_rcu_read_lock();
+	vb = find_block(addr);
 	if (!vb) {
+		kmm_port_rcu_read_unlock();
 		kmm_pr_warn("vm_unmap_ram: WARNING: %#lx is not in a vmap block", addr);
 		return -KMM_EINVAL;
 	}
@@ -401,6 +409,7 @@ static int vb_free(unsigned long addr, unsigned count)
 		unsigned had = offset < BITS ? vb->count[offset] : 0;
 
 		kmm_port_spin_unlock(&vb->lock);
+		kmm_port_rcu_read_unlock();
 		if (had)
 			kmm_pr_warn("vm_unmap_ram: WARNING: %#lx was mapped with %u pages, not %u",
 				    addr, had, count);
@@ -411,8 +420,13 @@ static int vb_free(unsigned long addr, unsigned count)
 	bitmap_clear_range(vb->used_map, offset, 1UL << order);
 	vb->count[offset] = 0;
 	kmm_port_spin_unlock(&vb->lock);
+	/* Our pages are not dirty yet, so nobody frees the block under us. */
+	kmm_port_rcu_read_unlock();
 
 	kmm__vunmap_range_noflush(addr, addr + size);
+	/* As the kernel does under debug_pagealloc: kmm.mode=strict. */
+	if (kmm_machine.params.mode == KMM_MODE_STRICT)
+		kmm_flush_tlb_kernel_range(addr, addr + size);
 
 	kmm_port_spin_lock(&vb->lock);
 	/* The span whose TLB flush is still owed grows. */
