@@ -890,6 +890,7 @@ static void rcu_trampoline(struct rcu_head *rh)
 void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_head *head))
 {
 	head->func = func;
+	rcu_tsan_release();	/* what the caller did before, the callback sees */
 	urcu_bp_call_rcu((struct rcu_head *)(void *)head->opaque, rcu_trampoline);
 }
 
