@@ -2,10 +2,11 @@
 /*
  * bench/bench.h - kmm's benchmarks, as a library.
  *
- * The same code runs as the standalone programs build/bench/bench_page_alloc
- * and build/bench/bench_vmalloc (bench/bench_*_main.c) and as the
- * `kmm bench [page_alloc|vmalloc|all]` subcommand of the command-line
- * program, which links the static library kmmbench (bench/meson.build:
+ * The same code runs as the standalone programs build/bench/bench_page_alloc,
+ * build/bench/bench_vmalloc and build/bench/bench_vm_map_ram
+ * (bench/bench_*_main.c) and as the
+ * `kmm bench [page_alloc|vmalloc|vm_map_ram|all]` subcommand of the
+ * command-line program, which links the static library kmmbench (bench/meson.build:
  * kmmbench_lib / kmmbench_dep).  bench/bench_main.c parses the options
  * and dispatches.
  *
@@ -28,25 +29,33 @@ struct kmm_bench_opts {
 	/* Most operations per thread per measurement; 0: the default
 	 * (4,000,000; 150,000 with @quick).  A measurement also stops when
 	 * its time budget is spent.  vmalloc: kmm's operations per
-	 * measurement (1,000,000; 100,000 with @quick). */
+	 * measurement (1,000,000; 100,000 with @quick).  vm_map_ram: pairs
+	 * per part 1 measurement (1,000,000; 50,000 with @quick) and ops per
+	 * thread per part 2 measurement (4,000,000; 150,000 with @quick);
+	 * when set, both. */
 	unsigned long iterations;
 	/* Time budget per measurement, seconds; 0: the default (0.25;
 	 * 0.015 with @quick); the budget is split into interleaved slices
 	 * (5; 3 with @quick).  A full run makes 16 measurements of 3
 	 * implementations.  vmalloc: kmm's time per measurement (0.5;
-	 * 0.03 with @quick), in 5 (3) slices. */
+	 * 0.03 with @quick), in 5 (3) slices.  vm_map_ram: vm_map_ram's time
+	 * per part 1 measurement and each thread count's per part 2
+	 * measurement (0.4; 0.02 with @quick), in 5 (3) slices. */
 	double seconds;
 	/* Thread counts to run, each a separate set of measurements; thread
 	 * i is kmm CPU i (kmm_bind_cpu(i)) and is pinned to host CPU
-	 * i % nproc.  nr_threads 0: {1, 2}. */
+	 * i % nproc.  nr_threads 0: {1, 2}.  vm_map_ram: its part 2, where
+	 * 1 is always run first (the reference of the scaling). */
 	unsigned threads[KMM_BENCH_MAX_THREADS];
 	unsigned nr_threads;
 	/* kmm_boot() command line; NULL: "mem=1G".  "nr_cpus=" is appended
 	 * when missing and the host has fewer CPUs than the most threads
-	 * (page_alloc).  vmalloc: the machine of its part 1. */
+	 * (page_alloc).  vmalloc: the machine of its part 1.  vm_map_ram:
+	 * its real-mode machine; NULL: "mem=1G nr_cpus=2". */
 	const char *boot;
 	/* vmalloc: the shadow machine of its part 2; NULL:
-	 * "kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2". */
+	 * "kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2".  vm_map_ram: its
+	 * shadow machine; NULL: "kmm.mode=shadow mem=1G nr_cpus=2". */
 	const char *shadow_boot;
 	/* CI smoke mode: tiny budgets, whole run well under 3 s. */
 	bool quick;
@@ -124,15 +133,42 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts);
 int kmm_bench_vmalloc(FILE *out, const struct kmm_bench_opts *opts);
 
 /**
+ * kmm_bench_vm_map_ram - the vm_map_ram benchmark (issue 4).
+ * @out: where the tables go.
+ * @opts: NULL for the defaults.
+ *
+ * On a shadow machine (@opts->shadow_boot, default "kmm.mode=shadow
+ * mem=1G nr_cpus=2"), then on a real-mode one (@opts->boot, default
+ * "mem=1G nr_cpus=2"; nr_cpus= is raised to the most threads asked for):
+ * part 1, one thread: vm_map_ram()+vm_unmap_ram() of the same 1, 4, 16
+ * and 64 pages against vmap(VM_MAP, PAGE_KERNEL)+vunmap(), alternating
+ * slices, each ending with a timed vm_unmap_aliases(); ratio = vmap ns /
+ * vm_map_ram ns, with percentiles, the lazy purges and the vmap-block
+ * counters (made, freed, purged); part 2: total throughput with 1 thread
+ * and with each count of @opts->threads (default 2) of test_vmalloc's
+ * fix_size (vmalloc(4096), write a byte, vfree) and vm_map_ram (map the
+ * thread's page, write a byte, unmap) shapes, and the factor over one
+ * thread.  A machine already booted is used as it is (its mode only) and
+ * left booted.
+ *
+ * Context: no other kmm call in flight; runs its own threads.  Sets and
+ * then clears the vmap trace ops (kmm_vmap_set_trace()).
+ * Return: 0; -1 when the benchmark could not run (boot failed, a mapping
+ * failed, validation or the leak check failed afterwards).
+ */
+int kmm_bench_vm_map_ram(FILE *out, const struct kmm_bench_opts *opts);
+
+/**
  * kmm_bench_run - run the benchmark named @which ("page_alloc",
- * "vmalloc"; NULL or "all": every one, in that order) to @out.
+ * "vmalloc", "vm_map_ram"; NULL or "all": every one, in that order) to
+ * @out.
  * Return: 0; -1 if one failed; -2 if @which names none.
  */
 int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts);
 
 /**
  * kmm_bench_main_default - `PROG [NAME] [options]`: an optional first
- * word NAME (page_alloc, vmalloc, all) picks the benchmark, else @dflt;
+ * word NAME (page_alloc, vmalloc, vm_map_ram, all) picks the benchmark, else @dflt;
  * parse the options and kmm_bench_run() to stdout.
  * Return: the process exit status (0 ok, 1 failed, 2 usage).
  */

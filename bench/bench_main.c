@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_main.c - `kmm bench [page_alloc|vmalloc|all] [options]`: the
- * option parser and the dispatch shared by the kmm program and the
- * standalone drivers (bench_page_alloc, bench_vmalloc).
+ * bench_main.c - `kmm bench [page_alloc|vmalloc|vm_map_ram|all] [options]`:
+ * the option parser and the dispatch shared by the kmm program and the
+ * standalone drivers (bench_page_alloc, bench_vmalloc, bench_vm_map_ram).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +20,8 @@ static const struct {
 	  "order-0/3 alloc+free vs malloc and mmap (issue 2), ~20-30 s" },
 	{ "vmalloc", kmm_bench_vmalloc,
 	  "test_vmalloc shapes vs mmap(MAP_POPULATE), live-area scaling (issue 3), ~20-40 s" },
+	{ "vm_map_ram", kmm_bench_vm_map_ram,
+	  "vm_map_ram vs vmap of 1-64 pages, 1 vs 2 threads scaling (issue 4), ~10-15 s" },
 };
 
 #define NR_BENCHES (sizeof(benches) / sizeof(benches[0]))
@@ -34,7 +36,7 @@ static void usage(FILE *f, const char *prog)
 	size_t i;
 
 	fprintf(f,
-		"usage: %s [page_alloc|vmalloc|all] [--quick] [--csv] [--boot CMDLINE]\n"
+		"usage: %s [page_alloc|vmalloc|vm_map_ram|all] [--quick] [--csv] [--boot CMDLINE]\n"
 		"          [--shadow-boot CMDLINE] [--threads N[,N...]] [--iterations N]\n"
 		"          [--seconds S]\n"
 		"Benchmarks, each against a baseline in the same run (default: all):\n",
@@ -45,14 +47,19 @@ static void usage(FILE *f, const char *prog)
 		"  --quick         tiny budgets (CI smoke test; numbers are noisy)\n"
 		"  --csv           also print every row as CSV\n"
 		"  --boot STR      kmm_boot() command line (default \"mem=1G\"; vmalloc:\n"
-		"                  the machine of part 1), e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
+		"                  the machine of part 1; vm_map_ram: the real-mode machine,\n"
+		"                  default \"mem=1G nr_cpus=2\"), e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
 		"  --shadow-boot STR  vmalloc: the shadow machine of part 2 (default\n"
-		"                  \"kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2\")\n"
-		"  --threads LIST  page_alloc: thread counts to run (default 1,2)\n"
+		"                  \"kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2\"); vm_map_ram:\n"
+		"                  its shadow machine (default \"kmm.mode=shadow mem=1G nr_cpus=2\")\n"
+		"  --threads LIST  page_alloc: thread counts to run (default 1,2); vm_map_ram:\n"
+		"                  its thread part (1 always runs too), e.g. --threads 2,4\n"
 		"  --iterations N  most ops per thread per measurement (page_alloc default\n"
-		"                  4000000; vmalloc: kmm ops, default 1000000)\n"
+		"                  4000000; vmalloc: kmm ops, default 1000000; vm_map_ram:\n"
+		"                  pairs, default 1000000, and ops per thread, default 4000000)\n"
 		"  --seconds S     time budget per measurement (page_alloc default 0.25;\n"
-		"                  vmalloc: kmm's share, default 0.5)\n");
+		"                  vmalloc: kmm's share, default 0.5; vm_map_ram: vm_map_ram's\n"
+		"                  share, and each thread count's, default 0.4)\n");
 }
 
 /* "--name VALUE" or "--name=VALUE"; advances *i past a separate value. */
@@ -147,7 +154,7 @@ int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opt
 		fflush(out);
 	}
 	if (!ran) {
-		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, all)\n",
+		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, vm_map_ram, all)\n",
 			which);
 		return -2;
 	}
