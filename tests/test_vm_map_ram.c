@@ -1,0 +1,1388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_vm_map_ram.c - vm_map_ram()/vm_unmap_ram() and the per-CPU vmap
+ * blocks behind them (include/kmm/vmalloc.h, src/core/vmap_block.c):
+ * mappings proven with real loads and stores through the direct map, the
+ * bump allocation inside a block, per-CPU blocks, freeing a block whose
+ * every page was unmapped, lazy unmapping and vm_unmap_aliases(), the
+ * purge of fragmented blocks (by vm_unmap_aliases() under
+ * VMAP_PURGE_THRESHOLD, and by the VA allocator when the space runs out),
+ * refused calls, /proc/vmallocinfo, a shadow-mode random walk and threads
+ * (this program is in meson suite 'threads': `make tsan` runs all of it
+ * on tests/kt_lite.c, so only the macros kt_lite.h provides are used).
+ *
+ * kmm_vmalloc_validate() (which includes the blocks' own check) runs after
+ * each step.  Freed ranges are probed under a SIGSEGV handler
+ * (kt_probe_read/kt_probe_write, tests/kmm_test.c).
+ *
+ * Seed of the randomized tests: KMM_TEST_SEED=<n>, else the clock; printed.
+ */
+#define _GNU_SOURCE
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmm_test.h"
+
+#include <kmm/pgtable.h>
+#include <kmm/vmalloc.h>
+
+/*
+ * The compat header, for one call through the 4.8 form
+ * vm_map_ram(pages, count, node, prot).  It makes vm_map_ram, vmalloc,
+ * vmap, page, zone, PAGE_SIZE, ... macros: no suite, test or identifier
+ * below may be one of those names (Criterion expands its Test() arguments
+ * before pasting them, so a suite called vm_map_ram would become
+ * "kmm_vm_map_ram_prot").
+ */
+#include <linux/vmalloc.h>
+
+#define PG KMM_PAGE_SIZE
+#define BITS ((unsigned long)KMM_VMAP_BBMAP_BITS)
+#define BSZ KMM_VMAP_BLOCK_SIZE
+
+TestSuite(vmram, .fini = kt_fini, .timeout = 60);
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static void check_valid(const char *what)
+{
+	int r = kmm_vmalloc_validate();
+
+	if (r)
+		kt_log_dump(what);
+	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
+	r = kmm_pgtable_validate(&kmm_init_mm, false, 0, 0);
+	if (r)
+		kt_log_dump(what);
+	cr_assert_eq(r, 0, "kmm_pgtable_validate() = %d after %s", r, what);
+}
+
+static bool is_shadow(void)
+{
+	return kmm_machine.params.mode == KMM_MODE_SHADOW;
+}
+
+/*
+ * @n order-0 pages that are not PFN-consecutive in array order (every
+ * other page of a run, backwards), so a mapping that used pages[0] + i
+ * instead of pages[i] shows.  The pages stay allocated until shutdown.
+ */
+static struct kmm_page **pages_get(unsigned n)
+{
+	struct kmm_page **v = calloc(n, sizeof(*v));
+
+	cr_assert_not_null(v);
+	for (unsigned i = 0; i < n; i++) {
+		struct kmm_page *a = kmm_alloc_pages(KMM_GFP_KERNEL, 0);
+		struct kmm_page *b = kmm_alloc_pages(KMM_GFP_KERNEL, 0);
+
+		cr_assert(a && b, "page allocation failed");
+		v[n - 1 - i] = a;
+		(void)b;	/* a hole between consecutive entries */
+	}
+	return v;
+}
+
+static uint64_t word_of(uint64_t tag, unsigned i, unsigned k)
+{
+	return (tag * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)i << 40) ^ ((uint64_t)k << 56) ^
+	       0x5a5a5a5a5a5a5a5aULL;
+}
+
+/* Three words per page: first, middle, last. */
+#define SLOTS 3
+static size_t slot_off(unsigned k)
+{
+	return k == 0 ? 0 : k == 1 ? PG / 2 : PG - 8;
+}
+
+static void stamp_at(unsigned char *base, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < SLOTS; k++)
+			*(volatile uint64_t *)(base + (size_t)i * PG + slot_off(k)) =
+				word_of(tag, i, k);
+}
+
+static bool stamp_ok_at(const unsigned char *base, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < SLOTS; k++)
+			if (*(const volatile uint64_t *)(base + (size_t)i * PG + slot_off(k)) !=
+			    word_of(tag, i, k))
+				return false;
+	return true;
+}
+
+static void stamp_direct(struct kmm_page **pages, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < SLOTS; k++)
+			*(volatile uint64_t *)((char *)kmm_page_address(pages[i]) + slot_off(k)) =
+				word_of(tag, i, k);
+}
+
+static bool stamp_ok_direct(struct kmm_page **pages, unsigned n, uint64_t tag)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < SLOTS; k++)
+			if (*(const volatile uint64_t *)((char *)kmm_page_address(pages[i]) +
+							  slot_off(k)) != word_of(tag, i, k))
+				return false;
+	return true;
+}
+
+/*
+ * @mem maps @pages[0..n): vmalloc_to_page() per page, and (real mode)
+ * bytes written through @mem read back through the direct map and the
+ * other way round.
+ */
+static void assert_maps(void *mem, struct kmm_page **pages, unsigned n, uint64_t tag)
+{
+	unsigned char *p = mem;
+
+	cr_assert_not_null(mem);
+	cr_assert_eq((unsigned long)mem & (PG - 1), 0, "%p not page aligned", mem);
+	cr_assert(kmm_is_vmalloc_addr(mem));
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(kmm_vmalloc_to_page(p + (size_t)i * PG), pages[i],
+			     "page %u of %u: vmalloc_to_page %p, mapped %p", i, n,
+			     (void *)kmm_vmalloc_to_page(p + (size_t)i * PG), (void *)pages[i]);
+	if (is_shadow())
+		return;
+	stamp_at(p, n, tag);
+	cr_assert(stamp_ok_direct(pages, n, tag), "%u pages: bytes written at %p are not in "
+		  "the pages' direct map", n, mem);
+	stamp_direct(pages, n, tag + 1);
+	cr_assert(stamp_ok_at(p, n, tag + 1), "%u pages: direct-map bytes not seen at %p", n,
+		  mem);
+}
+
+static bool readable(const void *p)
+{
+	return kt_probe_read(p, NULL);
+}
+
+static unsigned long block_of(const void *p)
+{
+	return (unsigned long)p & ~(BSZ - 1);
+}
+
+static unsigned long pow2_up(unsigned n)
+{
+	unsigned long r = 1;
+
+	while (r < n)
+		r <<= 1;
+	return r;
+}
+
+/* ---- 1. mappings, real mode ---------------------------------------------- */
+
+Test(vmram, maps_pages_real_mode)
+{
+	static const unsigned counts[] = { 1, 3, 4, 16, 64, 100 };
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+
+	kt_boot("mem=256M nr_cpus=2");
+	pages = pages_get(100);
+	cr_assert_gt(100, KMM_VMAP_MAX_ALLOC);
+	for (unsigned c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		unsigned n = counts[c];
+		unsigned char *mem;
+
+		mem = kmm_vm_map_ram(pages, n, -1);
+		cr_assert_not_null(mem, "vm_map_ram of %u pages failed", n);
+		check_valid("vm_map_ram");
+		assert_maps(mem, pages, n, 100 + c);
+		if (n <= KMM_VMAP_MAX_ALLOC && n < pow2_up(n)) {
+			/* The rounded-up tail of the slot maps nothing. */
+			cr_assert_null(kmm_vmalloc_to_page(mem + (size_t)n * PG));
+			cr_assert_not(readable(mem + (size_t)n * PG),
+				      "the page after a %u-page mapping is readable", n);
+		}
+		kmm_vmap_block_get_stats(&st);
+		cr_assert_eq(st.nr_small + st.nr_large, c + 1);
+		cr_assert_eq(st.nr_large, n > KMM_VMAP_MAX_ALLOC ? 1UL : 0UL);
+		kmm_vm_unmap_ram(mem, n);
+		check_valid("vm_unmap_ram");
+		for (unsigned i = 0; i < n; i++)
+			cr_assert_null(kmm_vmalloc_to_page(mem + (size_t)i * PG),
+				       "page %u of %u still in the page table after unmap", i, n);
+	}
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	kmm_vm_unmap_aliases();
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, 0);
+	check_valid("the end");
+	free(pages);
+}
+
+/* Several live mappings at once keep their own pages. */
+Test(vmram, live_mappings_do_not_overlap)
+{
+	enum { N = 12 };
+	static const unsigned counts[N] = { 1, 2, 3, 5, 8, 13, 21, 34, 55, 64, 65, 90 };
+	struct kmm_page **pages[N];
+	unsigned char *mem[N];
+
+	kt_boot("mem=256M nr_cpus=2");
+	for (int i = 0; i < N; i++) {
+		pages[i] = pages_get(counts[i]);
+		mem[i] = kmm_vm_map_ram(pages[i], counts[i], -1);
+		cr_assert_not_null(mem[i]);
+		stamp_at(mem[i], counts[i], 1000 + (uint64_t)i);
+	}
+	check_valid("twelve mappings");
+	for (int i = 0; i < N; i++) {
+		cr_assert(stamp_ok_direct(pages[i], counts[i], 1000 + (uint64_t)i),
+			  "mapping %d (%u pages) lost its bytes", i, counts[i]);
+		for (int j = 0; j < N; j++) {
+			unsigned long a = (unsigned long)mem[i], b = (unsigned long)mem[j];
+
+			if (i != j)
+				cr_assert(a + counts[i] * PG <= b || b + counts[j] * PG <= a,
+					  "mappings %d and %d overlap", i, j);
+		}
+	}
+	for (int i = N - 1; i >= 0; i--) {
+		kmm_vm_unmap_ram(mem[i], counts[i]);
+		check_valid("unmap");
+	}
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	for (int i = 0; i < N; i++)
+		free(pages[i]);
+}
+
+/* ---- 2. protections and the compat header --------------------------------- */
+
+Test(vmram, page_kernel_ro_is_read_only)
+{
+	struct kmm_page **pages;
+	unsigned char *ro, *rw, *big, v = 0;
+
+	kt_boot("mem=256M nr_cpus=2");
+	pages = pages_get(100);
+	stamp_direct(pages, 100, 7);
+	ro = kmm_vm_map_ram_prot(pages, 4, -1, KMM_PAGE_KERNEL_RO);
+	cr_assert_not_null(ro);
+	check_valid("RO map");
+	cr_assert(stamp_ok_at(ro, 4, 7), "a read-only mapping reads the pages");
+	cr_assert(kt_probe_read(ro + PG + 5, &v));
+	cr_assert_not(kt_probe_write(ro, 0x11), "PAGE_KERNEL_RO mapping is writable");
+	cr_assert_not(kt_probe_write(ro + 3 * PG + 17, 0x11));
+	cr_assert(stamp_ok_direct(pages, 4, 7), "a refused write changed the page");
+
+	rw = kmm_vm_map_ram_prot(pages, 4, -1, KMM_PAGE_KERNEL);
+	cr_assert_not_null(rw);
+	cr_assert(kt_probe_write(rw + 3 * PG + 17, 0x5c), "PAGE_KERNEL mapping not writable");
+	cr_assert_eq(((unsigned char *)kmm_page_address(pages[3]))[17], 0x5c);
+	cr_assert(kt_probe_read(ro + 3 * PG + 17, &v));
+	cr_assert_eq(v, 0x5c, "the RO alias sees the write");
+
+	/* The large path honours the protection too. */
+	big = kmm_vm_map_ram_prot(pages, 100, -1, KMM_PAGE_KERNEL_RO);
+	cr_assert_not_null(big);
+	check_valid("large RO map");
+	cr_assert(kt_probe_read(big + 99 * PG, NULL));
+	cr_assert_not(kt_probe_write(big + 99 * PG, 1));
+	cr_assert_not(kt_probe_write(big, 1));
+
+	kmm_vm_unmap_ram(big, 100);
+	kmm_vm_unmap_ram(rw, 4);
+	kmm_vm_unmap_ram(ro, 4);
+	check_valid("unmaps");
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+Test(vmram, compat_header_four_argument_form)
+{
+	struct kmm_page **pages;
+	unsigned char *mem;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(VMAP_MAX_ALLOC, 64);
+	cr_assert_eq(VMAP_BBMAP_BITS, KMM_VMAP_BBMAP_BITS);
+	cr_assert_eq(VMAP_BLOCK_SIZE, BSZ);
+	pages = pages_get(5);
+	stamp_direct(pages, 5, 99);
+	mem = vm_map_ram(pages, 5, -1, PAGE_KERNEL_RO);
+	cr_assert_not_null(mem);
+	check_valid("vm_map_ram through <linux/vmalloc.h>");
+	cr_assert_eq(vmalloc_to_page(mem + 4 * PG), pages[4]);
+	cr_assert(stamp_ok_at(mem, 5, 99));
+	cr_assert_not(kt_probe_write(mem + 2 * PG, 0), "PAGE_KERNEL_RO through the compat form");
+	vm_unmap_ram(mem, 5);
+	vm_unmap_aliases();
+	check_valid("vm_unmap_ram through <linux/vmalloc.h>");
+	cr_assert_not(readable(mem));
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+/* ---- 3. bump allocation ---------------------------------------------------- */
+
+Test(vmram, bump_allocation_in_one_block)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *a, *b, *c, *d, *e, *f;
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(8);
+	a = kmm_vm_map_ram(pages, 1, -1);
+	cr_assert_not_null(a);
+	blk = (unsigned long)a;
+	cr_assert_eq(blk & (BSZ - 1), 0, "block start %#lx not %#lx-aligned", blk, BSZ);
+	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	b = kmm_vm_map_ram(pages, 1, -1);
+	c = kmm_vm_map_ram(pages, 3, -1);	/* takes 4 pages */
+	d = kmm_vm_map_ram(pages, 4, -1);
+	check_valid("four maps");
+	cr_assert_eq((unsigned long)b, blk + 1 * PG);
+	cr_assert_eq((unsigned long)c, blk + 2 * PG);
+	cr_assert_eq((unsigned long)d, blk + 6 * PG, "3 pages round up to 4: d at +6, not %#lx",
+		     ((unsigned long)d - blk) / PG);
+	assert_maps(c, pages, 3, 1);
+	assert_maps(d, pages, 4, 2);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.used_pages, 10);
+	cr_assert_eq(st.free_pages, BITS - 10);
+	cr_assert_eq(st.dirty_pages, 0);
+
+	/* Freed space is not reused: the next map bumps past it. */
+	kmm_vm_unmap_ram(a, 1);
+	check_valid("unmap of the first");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.dirty_pages, 1);
+	cr_assert_eq(st.used_pages, 9);
+	e = kmm_vm_map_ram(pages, 1, -1);
+	cr_assert_eq((unsigned long)e, blk + 10 * PG, "the hole at +0 was reused");
+	f = kmm_vm_map_ram(pages, 2, -1);
+	cr_assert_eq((unsigned long)f, blk + 11 * PG);
+	check_valid("maps after the unmap");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.free_pages, BITS - 13);
+	assert_maps(f, pages, 2, 3);
+
+	kmm_vm_unmap_ram(b, 1);
+	kmm_vm_unmap_ram(c, 3);
+	kmm_vm_unmap_ram(d, 4);
+	kmm_vm_unmap_ram(e, 1);
+	kmm_vm_unmap_ram(f, 2);
+	check_valid("all unmapped");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, 0);
+	cr_assert_eq(st.dirty_pages, 13);
+	cr_assert_eq(st.nr_blocks, 1, "a block with free pages left is kept");
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+/* A block whose free pages cannot hold a request is skipped, not split. */
+Test(vmram, request_larger_than_the_rest_takes_a_new_block)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *m[4], *x, *y;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	for (int i = 0; i < 3; i++)
+		m[i] = kmm_vm_map_ram(pages, 64, -1);
+	m[3] = kmm_vm_map_ram(pages, 33, -1);	/* 64 pages: the block is full */
+	for (int i = 1; i < 4; i++)
+		cr_assert_eq((unsigned long)m[i], (unsigned long)m[0] + (unsigned long)i * 64 * PG);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.free_pages, 0);
+	x = kmm_vm_map_ram(pages, 1, -1);
+	cr_assert_neq(block_of(x), block_of(m[0]));
+	cr_assert_eq((unsigned long)x & (BSZ - 1), 0, "a fresh block starts at offset 0");
+	/* 255 pages left in the new block: 64 fit after the first. */
+	y = kmm_vm_map_ram(pages, 64, -1);
+	cr_assert_eq((unsigned long)y, (unsigned long)x + PG);
+	check_valid("two blocks");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 2);
+	cr_assert_eq(st.nr_made, 2);
+	cr_assert_eq(st.free_pages, BITS - 65);
+	free(pages);
+}
+
+/* ---- 4. per-CPU blocks ----------------------------------------------------- */
+
+Test(vmram, each_cpu_has_its_own_block)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *a0, *a1, *b0, *b1;
+
+	kt_boot("mem=256M nr_cpus=2");
+	pages = pages_get(4);
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	a0 = kmm_vm_map_ram(pages, 2, -1);
+	cr_assert_eq(kmm_bind_cpu(1), 0);
+	b0 = kmm_vm_map_ram(pages, 2, -1);
+	cr_assert(a0 && b0);
+	cr_assert_neq(block_of(a0), block_of(b0), "CPUs 0 and 1 share a block");
+	cr_assert_eq((unsigned long)b0 & (BSZ - 1), 0);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 2);
+	cr_assert_eq(st.nr_made, 2);
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	a1 = kmm_vm_map_ram(pages, 4, -1);
+	cr_assert_eq(kmm_bind_cpu(1), 0);
+	b1 = kmm_vm_map_ram(pages, 4, -1);
+	cr_assert_eq((unsigned long)a1, (unsigned long)a0 + 2 * PG, "CPU 0 bumps its own block");
+	cr_assert_eq((unsigned long)b1, (unsigned long)b0 + 2 * PG, "CPU 1 bumps its own block");
+	check_valid("two CPUs");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 2);
+	cr_assert_eq(st.used_pages, 12);
+
+	/* Unmapping from the other CPU finds the block by its address. */
+	kmm_vm_unmap_ram(a0, 2);
+	kmm_vm_unmap_ram(a1, 4);
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	kmm_vm_unmap_ram(b0, 2);
+	kmm_vm_unmap_ram(b1, 4);
+	check_valid("cross-CPU unmaps");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, 0);
+	cr_assert_eq(st.dirty_pages, 12);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+/* ---- 5. a fully used and fully unmapped block is freed -------------------- */
+
+Test(vmram, block_freed_when_every_page_is_unmapped)
+{
+	enum { NMAP = KMM_VMAP_BBMAP_BITS / KMM_VMAP_MAX_ALLOC };
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *m[NMAP];
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(KMM_VMAP_MAX_ALLOC);
+	for (int i = 0; i < NMAP; i++) {
+		m[i] = kmm_vm_map_ram(pages, KMM_VMAP_MAX_ALLOC, -1);
+		cr_assert_not_null(m[i]);
+		stamp_at(m[i], KMM_VMAP_MAX_ALLOC, 50 + (uint64_t)i);
+	}
+	blk = (unsigned long)m[0];
+	for (int i = 0; i < NMAP; i++)
+		cr_assert_eq((unsigned long)m[i], blk + (unsigned long)i * KMM_VMAP_MAX_ALLOC * PG);
+	check_valid("a full block");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.free_pages, 0);
+	cr_assert_eq(st.used_pages, BITS);
+
+	for (int i = 0; i < NMAP - 1; i++) {
+		kmm_vm_unmap_ram(m[i], KMM_VMAP_MAX_ALLOC);
+		check_valid("unmap");
+		kmm_vmap_block_get_stats(&st);
+		cr_assert_eq(st.nr_freed, 0, "block freed with a mapping left");
+		cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	}
+	kmm_vm_unmap_ram(m[NMAP - 1], KMM_VMAP_MAX_ALLOC);
+	check_valid("the last unmap");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_freed, 1);
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_eq(st.nr_purged, 0, "freeing a full block is no purge");
+	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_LAZY,
+		     "the block's area is freed lazily");
+	cr_assert_eq(kmm__vmap_where(blk + BSZ - PG, NULL), KMM_VMAP_WHERE_LAZY);
+	/* Lazily: the host mapping lingers (the TLB flush is owed)... */
+	cr_assert(readable(m[NMAP - 1]), "stale mapping gone before the purge");
+	cr_assert(stamp_ok_at(m[NMAP - 1], 1, 50 + NMAP - 1));
+	/* ...until vm_unmap_aliases() purges the area. */
+	kmm_vm_unmap_aliases();
+	check_valid("vm_unmap_aliases");
+	cr_assert_neq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_LAZY);
+	cr_assert_neq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	for (int i = 0; i < NMAP; i++)
+		cr_assert_not(readable(m[i] + PG), "map %d readable after the purge", i);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	cr_assert_eq(kt_log_count("BUG"), 0);
+	free(pages);
+}
+
+/* ---- 6. lazy unmap and vm_unmap_aliases() ---------------------------------- */
+
+Test(vmram, unmap_aliases_flushes_stale_mappings)
+{
+	struct kmm_vmap_block_stats st0, st;
+	struct kmm_page **pa, **pb;
+	unsigned char *a, *b, v = 0;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pa = pages_get(4);
+	pb = pages_get(4);
+	a = kmm_vm_map_ram(pa, 4, -1);
+	b = kmm_vm_map_ram(pb, 4, -1);
+	cr_assert_eq(block_of(a), block_of(b));
+	stamp_at(a, 4, 11);
+	stamp_at(b, 4, 22);
+	kmm_vm_unmap_ram(a, 4);
+	check_valid("unmap a");
+	cr_assert_null(kmm_vmalloc_to_page(a), "the PTE is cleared at once");
+	/* The host mapping (the TLB entry) may linger: in kmm it does. */
+	cr_assert(kt_probe_read(a + 3 * PG, &v), "no stale mapping before vm_unmap_aliases()");
+	kmm_vmap_block_get_stats(&st0);
+	cr_assert_eq(st0.dirty_pages, 4);
+	kmm_vm_unmap_aliases();
+	check_valid("vm_unmap_aliases");
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_not(readable(a + i * PG), "page %u of the unmapped range still readable",
+			      i);
+	cr_assert(readable(b) && readable(b + 3 * PG), "the live neighbour was unmapped");
+	cr_assert(stamp_ok_at(b, 4, 22), "the live neighbour lost its bytes");
+	cr_assert(stamp_ok_direct(pb, 4, 22));
+	assert_maps(b, pb, 4, 33);
+	/* The block itself stays: only its dirty span was flushed. */
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.nr_purged, 0);
+	cr_assert_eq(st.dirty_pages, 4);
+	cr_assert_eq(kmm__vmap_where(block_of(b), NULL), KMM_VMAP_WHERE_BUSY);
+	kmm_vm_unmap_ram(b, 4);
+	check_valid("unmap b");
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pa);
+	free(pb);
+}
+
+/* ---- 7. vm_unmap_aliases() and fragmented blocks --------------------------- */
+
+struct trace_rec {
+	unsigned long watch;		/* block start */
+	int lazied;			/* free_vmap_area_noflush of it */
+	int purged;			/* a purge whose span covered it */
+};
+
+static struct trace_rec trace_rec;
+
+static void tr_free(void *arg, unsigned long va_start, unsigned long nr_lazy,
+		    unsigned long nr_lazy_max)
+{
+	struct trace_rec *r = arg;
+
+	(void)nr_lazy;
+	(void)nr_lazy_max;
+	if (va_start == r->watch)
+		r->lazied++;
+}
+
+static void tr_purge(void *arg, unsigned long start, unsigned long end,
+		     unsigned long npurged)
+{
+	struct trace_rec *r = arg;
+
+	if (npurged && r->lazied && start <= r->watch && r->watch + BSZ <= end)
+		r->purged++;
+}
+
+static void trace_watch(unsigned long blk)
+{
+	static const struct kmm_vmap_trace_ops ops = {
+		.free_vmap_area_noflush = tr_free,
+		.purge_vmap_area_lazy = tr_purge,
+		.arg = &trace_rec,
+	};
+
+	memset(&trace_rec, 0, sizeof(trace_rec));
+	trace_rec.watch = blk;
+	kmm_vmap_set_trace(&ops);
+}
+
+/* Map @counts on this CPU (one block), return the mappings. */
+static void map_all(struct kmm_page **pages, const unsigned *counts, int n,
+		    unsigned char **out)
+{
+	for (int i = 0; i < n; i++) {
+		out[i] = kmm_vm_map_ram(pages, counts[i], -1);
+		cr_assert_not_null(out[i]);
+		if (i)
+			cr_assert_eq(block_of(out[i]), block_of(out[0]), "map %d left the block", i);
+	}
+}
+
+static void unmap_all(const unsigned *counts, int n, unsigned char **m)
+{
+	for (int i = 0; i < n; i++)
+		kmm_vm_unmap_ram(m[i], counts[i]);
+}
+
+Test(vmram, unmap_aliases_purges_a_fragmented_block_below_threshold)
+{
+	/* 64 * 3 + 32 + 1 = 225 pages: 31 < VMAP_PURGE_THRESHOLD left free. */
+	static const unsigned counts[] = { 64, 64, 64, 32, 1 };
+	enum { N = 5 };
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *m[N];
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(KMM_VMAP_PURGE_THRESHOLD, 32);
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	map_all(pages, counts, N, m);
+	blk = block_of(m[0]);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.free_pages, KMM_VMAP_PURGE_THRESHOLD - 1);
+
+	/* With a mapping left it is no fragmented block: nothing purged. */
+	unmap_all(counts, N - 1, m);
+	kmm_vm_unmap_aliases();
+	check_valid("aliases with one mapping left");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 0);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	assert_maps(m[N - 1], pages, 1, 5);
+
+	kmm_vm_unmap_ram(m[N - 1], 1);
+	check_valid("every page unmapped");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1, "not all dirty: the block is not freed by the unmap");
+	cr_assert_eq(st.nr_freed, 0);
+	cr_assert_eq(st.dirty_pages, 225);
+	cr_assert_eq(st.free_pages, 31);
+	cr_assert(readable(m[N - 1]), "stale mapping gone before vm_unmap_aliases()");
+
+	trace_watch(blk);
+	kmm_vm_unmap_aliases();
+	kmm_vmap_set_trace(NULL);
+	check_valid("vm_unmap_aliases");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 1, "a fragmented block under the threshold is purged");
+	cr_assert_eq(st.nr_freed, 1);
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_eq(trace_rec.lazied, 1, "the block's area went lazy");
+	cr_assert_geq(trace_rec.purged, 1, "the lazy block area was purged (flushed)");
+	cr_assert_neq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	cr_assert_neq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_LAZY);
+	for (int i = 0; i < N; i++)
+		cr_assert_not(readable(m[i]), "map %d readable after the purge", i);
+
+	/* The next map makes a fresh block. */
+	m[0] = kmm_vm_map_ram(pages, 1, -1);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_made, 2);
+	cr_assert_eq(st.nr_blocks, 1);
+	check_valid("a new block");
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+Test(vmram, unmap_aliases_keeps_a_block_at_the_threshold)
+{
+	/* 224 pages: exactly VMAP_PURGE_THRESHOLD (32) left, not fewer. */
+	static const unsigned counts[] = { 64, 64, 64, 32 };
+	enum { N = 4 };
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *m[N], *x;
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	map_all(pages, counts, N, m);
+	blk = block_of(m[0]);
+	unmap_all(counts, N, m);
+	check_valid("unmapped");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.free_pages, KMM_VMAP_PURGE_THRESHOLD);
+	cr_assert(readable(m[0]) && readable(m[3]));
+	kmm_vm_unmap_aliases();
+	check_valid("vm_unmap_aliases");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 0, "a block with 32 free pages was purged");
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_BUSY);
+	/* Its dirty span was flushed all the same. */
+	for (int i = 0; i < N; i++)
+		cr_assert_not(readable(m[i] + PG), "dirty map %d not flushed", i);
+	/* And it still serves requests from its bump offset. */
+	x = kmm_vm_map_ram(pages, 32, -1);
+	cr_assert_eq((unsigned long)x, blk + 224 * PG);
+	assert_maps(x, pages, 32, 9);
+	check_valid("map from the kept block");
+	/* Now the block is all used or dirty: unmapping the rest frees it. */
+	kmm_vm_unmap_ram(x, 32);
+	check_valid("last unmap");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_eq(st.nr_freed, 1);
+	cr_assert_eq(st.nr_purged, 0);
+	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_LAZY);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+Test(vmram, unmap_aliases_keeps_a_mostly_free_block)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *a, *b;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(4);
+	a = kmm_vm_map_ram(pages, 4, -1);
+	kmm_vm_unmap_ram(a, 4);
+	kmm_vm_unmap_aliases();
+	check_valid("aliases");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 0);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.free_pages, BITS - 4);
+	cr_assert_not(readable(a), "the dirty span was not flushed");
+	b = kmm_vm_map_ram(pages, 4, -1);
+	cr_assert_eq((unsigned long)b, (unsigned long)a + 4 * PG);
+	assert_maps(b, pages, 4, 3);
+	free(pages);
+}
+
+/* ---- 8. running out of VA purges fragmented blocks ------------------------ */
+
+/*
+ * Fill the whole vmalloc space with fragmented blocks (64 * 3 + 32 pages
+ * mapped, then unmapped: 32 free pages, so vm_unmap_aliases() keeps them)
+ * and plug what is left over around them.  Returns the number of blocks.
+ *
+ * One block per CPU: on one CPU the 32-page request of the second block
+ * would go to the first block's 32 free pages (a CPU allocates from the
+ * oldest of its blocks that has room), and no mix of power-of-two requests
+ * can leave every block of one CPU with free pages that none of the
+ * later requests fits in.
+ */
+static unsigned long fill_with_fragmented_blocks(struct kmm_page **pages, bool keep_one)
+{
+	static const unsigned counts[] = { 64, 64, 64, 32 };
+	unsigned long start = kmm_vmalloc_start(), end = kmm_machine.vmalloc_end;
+	unsigned long first = (start + BSZ - 1) & ~(BSZ - 1);
+	/* Areas end at or below VMALLOC_END, the last byte (as the kernel
+	 * checks): a block cannot take the space's last aligned slot. */
+	unsigned long nslots = (((end - 1) & ~(BSZ - 1)) - first) / BSZ, n;
+	struct kmm_vmap_block_stats st;
+	struct kmm_vmalloc_stats vst;
+
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_busy, 0, "vmalloc space not empty after boot");
+	cr_assert_geq(nslots, 4);
+	cr_assert_leq(nslots, kmm_machine.nr_cpus);
+	for (n = 0; n < nslots; n++) {
+		unsigned char *m[4];
+
+		cr_assert_eq(kmm_bind_cpu((int)n), 0);
+		map_all(pages, counts, 4, m);
+		cr_assert_eq((unsigned long)m[0] & (BSZ - 1), 0);
+		if (!(keep_one && n == 0))
+			unmap_all(counts, 4, m);
+	}
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, nslots, "%lu blocks for %lu slots, %lu purged, VA %#lx-%#lx",
+		     st.nr_blocks, nslots, st.nr_purged, start, end);
+	cr_assert_eq(st.nr_purged, 0);
+	/* What is left: the unaligned head and tail.  Plug them. */
+	if (first > start)
+		cr_assert_eq(kmm__vmap_load_area(start, first - start, false, -1), 0);
+	if (end > first + nslots * BSZ)
+		cr_assert_eq(kmm__vmap_load_area(first + nslots * BSZ,
+						 end - (first + nslots * BSZ), false, -1), 0);
+	kmm_vm_unmap_aliases();
+	check_valid("the space full of fragmented blocks");
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_free_areas, 0, "free VA left: %lu areas", vst.nr_free_areas);
+	cr_assert_eq(vst.nr_pooled, 0);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 0, "vm_unmap_aliases() purged blocks with 32 free pages");
+	cr_assert_eq(st.nr_blocks, nslots);
+	return nslots;
+}
+
+Test(vmram, vmalloc_reclaims_fragmented_blocks)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned long nslots;
+	unsigned char *v;
+
+	kt_boot("mem=64M vmalloc=16M nr_cpus=16");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	nslots = fill_with_fragmented_blocks(pages, false);
+	kt_log_clear();
+	v = kmm_vmalloc(4 * BSZ);
+	cr_assert_not_null(v, "vmalloc did not purge the fragmented blocks");
+	check_valid("vmalloc after the purge");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, nslots, "every fragmented block is force-purged");
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_eq(kt_log_count("failed"), 0, "the retry succeeded: no warning");
+	cr_assert_eq(kmm_find_vm_area(v)->addr, v);
+	memset(v, 0xa7, 4 * BSZ);
+	cr_assert_eq(((unsigned char *)kmm_page_address(kmm_vmalloc_to_page(v + 3 * BSZ)))[9],
+		     0xa7);
+	kmm_vfree(v);
+	check_valid("vfree");
+	free(pages);
+}
+
+Test(vmram, new_block_reclaims_fragmented_blocks)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned long nslots;
+	unsigned char *m;
+
+	kt_boot("mem=64M vmalloc=16M nr_cpus=16");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	nslots = fill_with_fragmented_blocks(pages, false);
+	kt_log_clear();
+	/* 64 pages fit in no block (32 free in each): a new block is needed. */
+	m = kmm_vm_map_ram(pages, 64, -1);
+	cr_assert_not_null(m, "vm_map_ram did not purge the fragmented blocks");
+	check_valid("vm_map_ram after the purge");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, nslots);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.nr_made, nslots + 1);
+	cr_assert_eq((unsigned long)m & (BSZ - 1), 0);
+	assert_maps(m, pages, 64, 4);
+	cr_assert_eq(kt_log_count("failed"), 0);
+	free(pages);
+}
+
+Test(vmram, blocks_in_use_are_not_reclaimed)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned long nslots;
+	unsigned char *v;
+
+	kt_boot("mem=64M vmalloc=16M nr_cpus=16");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(64);
+	nslots = fill_with_fragmented_blocks(pages, true);	/* the first keeps its maps */
+	kt_log_clear();
+	/* All but one block go; the space they leave is enough for this. */
+	v = kmm_vmalloc((nslots - 2) * BSZ);
+	cr_assert_not_null(v);
+	check_valid("vmalloc");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, nslots - 1, "a block with live mappings was purged");
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.used_pages, 224);
+	/* Nothing else to reclaim: the next request fails, with the warning. */
+	cr_assert_null(kmm_vmalloc(2 * BSZ));
+	cr_assert_geq(kt_log_count("failed"), 1);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.used_pages, 224);
+	check_valid("refused vmalloc");
+	kmm_vfree(v);
+	free(pages);
+}
+
+/* ---- 9. refused calls change nothing -------------------------------------- */
+
+struct world {
+	struct kmm_vmap_block_stats b;
+	struct kmm_vmalloc_stats v;
+	uint64_t free;
+	char info[16384];
+};
+
+static void world_take(struct world *w)
+{
+	memset(w, 0, sizeof(*w));
+	kmm_vmap_block_get_stats(&w->b);
+	kmm_vmalloc_get_stats(&w->v);
+	kmm_drain_all_pages(NULL);
+	w->free = kmm_nr_free_pages();
+	kmm_report_vmallocinfo(w->info, sizeof(w->info));
+}
+
+static void world_assert_same(const struct world *a, const char *what)
+{
+	struct world *b = malloc(sizeof(*b));
+
+	cr_assert_not_null(b);
+	world_take(b);
+#define SAME_B(f) cr_assert_eq(b->b.f, a->b.f, "%s: blocks " #f " %lu -> %lu", what, a->b.f, b->b.f)
+#define SAME_V(f) cr_assert_eq(b->v.f, a->v.f, "%s: vmalloc " #f " %lu -> %lu", what, a->v.f, b->v.f)
+	SAME_B(nr_blocks);
+	SAME_B(free_pages);
+	SAME_B(dirty_pages);
+	SAME_B(used_pages);
+	SAME_B(nr_made);
+	SAME_B(nr_freed);
+	SAME_B(nr_purged);
+	SAME_B(nr_small);
+	SAME_B(nr_large);
+	SAME_V(nr_busy);
+	SAME_V(nr_lazy);
+	SAME_V(nr_lazy_pages);
+	SAME_V(nr_pooled);
+	SAME_V(nr_free_areas);
+	SAME_V(nr_purges);
+#undef SAME_B
+#undef SAME_V
+	cr_assert_eq(b->free, a->free, "%s: free pages changed", what);
+	cr_assert_str_eq(b->info, a->info, "%s: vmallocinfo changed", what);
+	free(b);
+}
+
+static struct world *bad_world;
+
+/* Call vm_unmap_ram(@mem, @count): it must warn and change nothing. */
+static void refused_unmap(const void *mem, unsigned count, const char *what)
+{
+	world_take(bad_world);
+	kt_log_clear();
+	kmm_vm_unmap_ram(mem, count);
+	cr_assert_geq(kt_log_count("vm_unmap_ram: WARNING"), 1, "%s: no warning", what);
+	world_assert_same(bad_world, what);
+	check_valid(what);
+}
+
+Test(vmram, refused_unmaps_change_nothing)
+{
+	struct kmm_page **pages;
+	unsigned char *a, *b, *c, *large, *large2, *v;
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	bad_world = malloc(sizeof(*bad_world));
+	cr_assert_not_null(bad_world);
+	pages = pages_get(128);
+	a = kmm_vm_map_ram(pages, 3, -1);
+	b = kmm_vm_map_ram(pages + 3, 1, -1);
+	c = kmm_vm_map_ram(pages + 4, 2, -1);
+	large = kmm_vm_map_ram(pages + 8, 100, -1);
+	v = kmm_vmalloc(8 * PG);
+	cr_assert(a && b && c && large && v);
+	blk = block_of(a);
+	cr_assert_eq((unsigned long)a, blk);
+	stamp_at(a, 3, 1);
+	stamp_at(b, 1, 2);
+	stamp_at(large, 100, 3);
+	check_valid("setup");
+
+	refused_unmap(a, 4, "mapped 3, unmapped 4");
+	refused_unmap(a, 2, "mapped 3, unmapped 2");
+	refused_unmap(a, 1, "mapped 3, unmapped 1");
+	refused_unmap(a + PG, 2, "the middle of a mapping");
+	refused_unmap(a + 3 * PG, 1, "the rounded-up tail of a mapping");
+	refused_unmap((void *)(blk + 100 * PG), 1, "never handed out");
+	refused_unmap((void *)(blk + 128 * PG), 64, "never handed out, 64 pages");
+	refused_unmap((void *)(blk + (BITS - 1) * PG), 2, "past the block's end");
+	refused_unmap(NULL, 1, "NULL");
+	refused_unmap(a, 0, "count 0");
+	refused_unmap(a + 1, 3, "not page aligned");
+	refused_unmap(a + PG - 1, 3, "not page aligned (end of a page)");
+	refused_unmap((void *)0x10000, 1, "below the vmalloc space");
+	refused_unmap((void *)(kmm_vmalloc_start() - PG), 1, "just below VMALLOC_START");
+	refused_unmap((void *)kmm_machine.vmalloc_end, 1, "just past VMALLOC_END");
+	refused_unmap(kmm_page_address(pages[0]), 1, "a direct-map address");
+	refused_unmap(v, 8, "a vmalloc() address, small count");
+	refused_unmap(v, 65, "a vmalloc() address, count 65");
+	refused_unmap(v, 100, "a vmalloc() address, count 100");
+	refused_unmap(large, 99, "large mapping, one page short");
+	refused_unmap(large, 101, "large mapping, one page over");
+	refused_unmap(large, 64, "large mapping, a block-sized count");
+	refused_unmap(large + PG, 99, "large mapping, not its start");
+	refused_unmap(a, 256, "a block's start with a large count");
+	refused_unmap(a, 65, "a block's start with count 65");
+
+	/* Double unmaps, small and large. */
+	kmm_vm_unmap_ram(c, 2);
+	check_valid("unmap c");
+	refused_unmap(c, 2, "double unmap");
+	large2 = kmm_vm_map_ram(pages, 70, -1);
+	cr_assert_not_null(large2);
+	kmm_vm_unmap_ram(large2, 70);
+	check_valid("unmap large2");
+	refused_unmap(large2, 70, "double unmap, large");
+
+	/* Everything still mapped is intact. */
+	assert_maps(a, pages, 3, 11);
+	assert_maps(b, pages + 3, 1, 12);
+	assert_maps(large, pages + 8, 100, 13);
+	kmm_vm_unmap_ram(a, 3);
+	kmm_vm_unmap_ram(b, 1);
+	kmm_vm_unmap_ram(large, 100);
+	kmm_vfree(v);
+	check_valid("cleanup");
+	free(bad_world);
+	free(pages);
+}
+
+Test(vmram, refused_maps_return_null)
+{
+	struct kmm_page **pages;
+	struct world *w = malloc(sizeof(*w));
+
+	kt_boot("mem=64M nr_cpus=2");
+	cr_assert_not_null(w);
+	pages = pages_get(4);
+	world_take(w);
+	cr_assert_null(kmm_vm_map_ram(NULL, 4, -1));
+	cr_assert_null(kmm_vm_map_ram(pages, 0, -1));
+	cr_assert_null(kmm_vm_map_ram(NULL, 0, -1));
+	cr_assert_null(kmm_vm_map_ram_prot(NULL, 1, -1, KMM_PAGE_KERNEL));
+	/* More pages than RAM: refused before the array is read. */
+	cr_assert_null(kmm_vm_map_ram(pages, (unsigned)kmm_machine.totalram_pages + 1, -1));
+	cr_assert_null(kmm_vm_map_ram(pages, ~0u, -1));
+	world_assert_same(w, "refused maps");
+	check_valid("refused maps");
+	free(w);
+	free(pages);
+}
+
+/* ---- 10. /proc/vmallocinfo -------------------------------------------------- */
+
+static int count_lines(const char *buf, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = buf; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+Test(vmram, vmallocinfo_and_find_vm_area)
+{
+	static char info[65536];
+	char want[128];
+	struct kmm_page **pages;
+	unsigned char *small, *large;
+	unsigned long blk;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(100);
+	small = kmm_vm_map_ram(pages, 1, -1);
+	large = kmm_vm_map_ram(pages, 100, -1);
+	cr_assert(small && large);
+	blk = block_of(small);
+	cr_assert_lt(kmm_report_vmallocinfo(info, sizeof(info)), sizeof(info));
+	snprintf(want, sizeof(want), "0x%016lx-0x%016lx %7ld vm_map_ram\n", blk, blk + BSZ,
+		 (long)BSZ);
+	cr_assert_not_null(strstr(info, want), "no block line \"%s\" in:\n%s", want, info);
+	snprintf(want, sizeof(want), "0x%016lx-0x%016lx %7ld vm_map_ram\n",
+		 (unsigned long)large, (unsigned long)large + 409600, 409600L);
+	cr_assert_not_null(strstr(info, want), "no large line \"%s\" in:\n%s", want, info);
+	cr_assert_not_null(strstr(info, " 409600 vm_map_ram\n"));
+	cr_assert_eq(count_lines(info, "vm_map_ram"), 2, "%s", info);
+
+	/* No vm_struct: find_vm_area() does not see them. */
+	cr_assert_null(kmm_find_vm_area(small));
+	cr_assert_null(kmm_find_vm_area((void *)blk));
+	cr_assert_null(kmm_find_vm_area((void *)(blk + BSZ - PG)));
+	cr_assert_null(kmm_find_vm_area(large));
+	cr_assert_null(kmm_find_vm_area(large + 99 * PG));
+	/* remove_vm_area() is not for them either, and leaves them be. */
+	cr_assert_null(kmm_remove_vm_area(large));
+	cr_assert_null(kmm_remove_vm_area((void *)blk));
+	check_valid("remove_vm_area refused");
+	assert_maps(large, pages, 100, 1);
+	assert_maps(small, pages, 1, 2);
+
+	/* Unmapped, the large area is an unpurged one; the block stays. */
+	kmm_vm_unmap_ram(large, 100);
+	kmm_vm_unmap_ram(small, 1);
+	kmm_report_vmallocinfo(info, sizeof(info));
+	cr_assert_eq(count_lines(info, "vm_map_ram"), 1, "%s", info);
+	snprintf(want, sizeof(want), "0x%016lx-0x%016lx %7ld unpurged vm_area\n",
+		 (unsigned long)large, (unsigned long)large + 409600, 409600L);
+	cr_assert_not_null(strstr(info, want), "no \"%s\" in:\n%s", want, info);
+	kmm_vm_unmap_aliases();
+	kmm_report_vmallocinfo(info, sizeof(info));
+	cr_assert_null(strstr(info, "unpurged"), "%s", info);
+	check_valid("the end");
+	free(pages);
+}
+
+/* ---- 11. shadow mode: a random walk ---------------------------------------- */
+
+struct live {
+	unsigned long addr;
+	unsigned count, first;	/* first: index into the page pool */
+};
+
+static unsigned long span_of(unsigned count)
+{
+	return (count <= KMM_VMAP_MAX_ALLOC ? pow2_up(count) : count) * PG;
+}
+
+Test(vmram, shadow_random_walk, .timeout = 120)
+{
+	enum { STEPS = 10000, MAXLIVE = 96, POOL = 160, MAXC = 80 };
+	struct live live[MAXLIVE];
+	struct kmm_vmap_block_stats st;
+	struct kmm_vmalloc_stats vst0, vst;
+	struct kmm_page **pool;
+	unsigned long maps = 0, nlive = 0, expect_used = 0, aliases = 0;
+	uint64_t seed = kt_seed("vmram.shadow_random_walk"), rs = seed;
+
+	kt_boot("kmm.mode=shadow mem=64M nr_cpus=2");
+	cr_assert(is_shadow());
+	kmm_vmalloc_get_stats(&vst0);
+	pool = pages_get(POOL);
+	for (int step = 0; step < STEPS; step++) {
+		unsigned r = (unsigned)(kt_rand(&rs) % 100);
+
+		cr_assert_eq(kmm_bind_cpu((int)(kt_rand(&rs) % 2)), 0);
+		if (nlive < MAXLIVE && (r < 52 || !nlive)) {
+			struct live l;
+			unsigned long a;
+
+			l.count = 1 + (unsigned)(kt_rand(&rs) % MAXC);
+			l.first = (unsigned)(kt_rand(&rs) % (POOL - l.count + 1));
+			l.addr = (unsigned long)kmm_vm_map_ram(pool + l.first, l.count, -1);
+			cr_assert_neq(l.addr, 0, "seed %llu step %d: vm_map_ram(%u) failed",
+				      (unsigned long long)seed, step, l.count);
+			a = l.addr;
+			cr_assert(kmm_is_vmalloc_addr((void *)a));
+			if (l.count <= KMM_VMAP_MAX_ALLOC) {
+				cr_assert_eq(block_of((void *)a), block_of((void *)(a + span_of(l.count) - 1)),
+					     "seed %llu step %d: a mapping crosses its block",
+					     (unsigned long long)seed, step);
+				expect_used += span_of(l.count) / PG;
+			}
+			for (unsigned long i = 0; i < nlive; i++)
+				cr_assert(a + span_of(l.count) <= live[i].addr ||
+					  live[i].addr + span_of(live[i].count) <= a,
+					  "seed %llu step %d: [%#lx +%u) overlaps live [%#lx +%u)",
+					  (unsigned long long)seed, step, a, l.count, live[i].addr,
+					  live[i].count);
+			for (unsigned i = 0; i < l.count; i++)
+				cr_assert_eq(kmm_vmalloc_to_page((void *)(a + i * PG)), pool[l.first + i],
+					     "seed %llu step %d: page %u of %u", (unsigned long long)seed,
+					     step, i, l.count);
+			live[nlive++] = l;
+			maps++;
+		} else if (r < 99) {
+			unsigned long k = kt_rand(&rs) % nlive;
+			struct live l = live[k];
+
+			/* Still mapped as it was: nobody else wrote its PTEs. */
+			cr_assert_eq(kmm_vmalloc_to_page((void *)(l.addr + (l.count - 1) * PG)),
+				     pool[l.first + l.count - 1]);
+			kmm_vm_unmap_ram((void *)l.addr, l.count);
+			cr_assert_null(kmm_vmalloc_to_page((void *)l.addr));
+			if (l.count <= KMM_VMAP_MAX_ALLOC)
+				expect_used -= span_of(l.count) / PG;
+			live[k] = live[--nlive];
+		} else {
+			kmm_vm_unmap_aliases();
+			aliases++;
+		}
+		if (step % 100 == 99) {
+			check_valid("a hundred random steps");
+			kmm_vmap_block_get_stats(&st);
+			cr_assert_eq(st.used_pages, expect_used, "seed %llu step %d",
+				     (unsigned long long)seed, step);
+			cr_assert_eq(st.nr_small + st.nr_large, maps);
+			cr_assert_eq(st.used_pages + st.free_pages + st.dirty_pages,
+				     st.nr_blocks * BITS, "seed %llu step %d: pages of the blocks",
+				     (unsigned long long)seed, step);
+		}
+	}
+	while (nlive) {
+		nlive--;
+		kmm_vm_unmap_ram((void *)live[nlive].addr, live[nlive].count);
+	}
+	kmm_bind_cpu(-1);
+	check_valid("all unmapped");
+	kmm_vm_unmap_aliases();
+	check_valid("the end");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, 0);
+	cr_assert_eq(st.free_pages + st.dirty_pages, st.nr_blocks * BITS);
+	cr_assert_eq(st.nr_made, st.nr_blocks + st.nr_freed);
+	/* What survives are blocks kept for their free pages (>= threshold). */
+	cr_assert_geq(st.free_pages, st.nr_blocks * KMM_VMAP_PURGE_THRESHOLD);
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_busy, vst0.nr_busy + st.nr_blocks, "areas left busy");
+	cr_assert_eq(vst.nr_lazy, 0);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	cr_assert_gt(st.nr_large, 0);
+	cr_assert_gt(st.nr_freed + st.nr_purged, 0);
+	fprintf(stderr, "vmram.shadow_random_walk: %lu maps, %lu aliases, blocks made %lu "
+		"freed %lu purged %lu left %lu\n", maps, aliases, st.nr_made, st.nr_freed,
+		st.nr_purged, st.nr_blocks);
+	free(pool);
+}
+
+/* ---- 12. threads -------------------------------------------------------------- */
+
+#define TH_N 8
+#define TH_HELD 4
+#define TH_MAXC 80
+#define TH_ITERS (KT_TSAN ? 1500 : 3000)
+
+struct slot {
+	unsigned char *mem;
+	unsigned count;
+	uint64_t tag;
+	struct kmm_page **pages;	/* TH_MAXC pages of its own */
+};
+
+struct worker {
+	pthread_t th;
+	int id;
+	uint64_t seed;
+	int errors;
+	char msg[256];
+	unsigned long maps, unmaps, aliases;
+	struct slot slot[TH_HELD];
+	uint64_t last_tag[TH_HELD];	/* what each slot's pages last held */
+	unsigned last_count[TH_HELD];
+};
+
+static void wfail(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void wfail(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->errors++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void worker_unmap(struct worker *w, int k)
+{
+	struct slot *s = &w->slot[k];
+
+	if (!stamp_ok_at(s->mem, s->count, s->tag))
+		wfail(w, "thread %d: %u pages at %p lost their bytes (through the mapping)",
+		      w->id, s->count, (void *)s->mem);
+	if (!stamp_ok_direct(s->pages, s->count, s->tag))
+		wfail(w, "thread %d: %u pages at %p lost their bytes (direct map)", w->id,
+		      s->count, (void *)s->mem);
+	kmm_vm_unmap_ram(s->mem, s->count);
+	w->last_tag[k] = s->tag;
+	w->last_count[k] = s->count;
+	s->mem = NULL;
+	w->unmaps++;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rs = w->seed;
+
+	if (kmm_bind_cpu(w->id % (int)kmm_machine.nr_cpus))
+		wfail(w, "kmm_bind_cpu(%d) failed", w->id % (int)kmm_machine.nr_cpus);
+	for (int i = 0; i < TH_ITERS; i++) {
+		int k = (int)(kt_rand(&rs) % TH_HELD);
+		struct slot *s = &w->slot[k];
+
+		if (w->id == 0 && i % 64 == 63) {
+			kmm_vm_unmap_aliases();
+			w->aliases++;
+		}
+		if (s->mem) {
+			worker_unmap(w, k);
+			continue;
+		}
+		s->count = 1 + (unsigned)(kt_rand(&rs) % TH_MAXC);
+		s->tag = ((uint64_t)(w->id + 1) << 48) | ((uint64_t)i << 8) | (uint64_t)k;
+		s->mem = kmm_vm_map_ram(s->pages, s->count, -1);
+		if (!s->mem) {
+			wfail(w, "thread %d: vm_map_ram(%u) failed", w->id, s->count);
+			continue;
+		}
+		w->maps++;
+		if (kmm_vmalloc_to_page(s->mem + (size_t)(s->count - 1) * PG) !=
+		    s->pages[s->count - 1])
+			wfail(w, "thread %d: %p maps the wrong page", w->id, (void *)s->mem);
+		stamp_at(s->mem, s->count, s->tag);
+		if (!stamp_ok_direct(s->pages, s->count, s->tag))
+			wfail(w, "thread %d: bytes written at %p not in the pages", w->id,
+			      (void *)s->mem);
+	}
+	for (int k = 0; k < TH_HELD; k++)
+		if (w->slot[k].mem)
+			worker_unmap(w, k);
+	kmm_bind_cpu(-1);
+	return NULL;
+}
+
+Test(vmram, threads_map_write_unmap, .timeout = 240)
+{
+	static struct worker w[TH_N];
+	struct kmm_vmap_block_stats st;
+	uint64_t seed = kt_seed("vmram.threads");
+	unsigned long maps = 0, unmaps = 0;
+	double t0;
+
+	kt_boot("mem=256M nr_cpus=4");
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < TH_N; i++) {
+		w[i].id = i;
+		w[i].seed = seed + (uint64_t)i * 7919;
+		for (int k = 0; k < TH_HELD; k++)
+			w[i].slot[k].pages = pages_get(TH_MAXC);
+	}
+	t0 = kt_now();
+	for (int i = 0; i < TH_N; i++)
+		cr_assert_eq(pthread_create(&w[i].th, NULL, worker_main, &w[i]), 0);
+	for (int i = 0; i < TH_N; i++)
+		pthread_join(w[i].th, NULL);
+	for (int i = 0; i < TH_N; i++) {
+		cr_assert_eq(w[i].errors, 0, "%s (%d errors, seed %llu)", w[i].msg, w[i].errors,
+			     (unsigned long long)seed);
+		maps += w[i].maps;
+		unmaps += w[i].unmaps;
+		/* The bytes each slot's pages last held are still there. */
+		for (int k = 0; k < TH_HELD; k++)
+			if (w[i].last_count[k])
+				cr_assert(stamp_ok_direct(w[i].slot[k].pages, w[i].last_count[k],
+							  w[i].last_tag[k]),
+					  "thread %d slot %d: pages changed after the unmap", i, k);
+	}
+	cr_assert_eq(maps, unmaps);
+	cr_assert_gt(maps, TH_N * (unsigned long)TH_ITERS / 4);
+	cr_assert_gt(w[0].aliases, 0);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	cr_assert_eq(kt_log_count("BUG"), 0);
+	kmm_vm_unmap_aliases();
+	check_valid("after the threads");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, 0);
+	cr_assert_eq(st.nr_small + st.nr_large, maps);
+	fprintf(stderr, "vmram.threads: %lu maps in %.2f s, blocks made %lu freed %lu purged %lu\n",
+		maps, kt_now() - t0, st.nr_made, st.nr_freed, st.nr_purged);
+	for (int i = 0; i < TH_N; i++)
+		for (int k = 0; k < TH_HELD; k++)
+			free(w[i].slot[k].pages);
+}
