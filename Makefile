@@ -40,7 +40,7 @@ LAYOUT = $(sort $(wildcard tools/kmm.c tools/meson.build tests/meson.build \
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	LSAN_OPTIONS=report_objects=1
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:history_size=4
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$(CURDIR)/tests/tsan.supp
 
 # $(call configure,DIR,MESON-SETUP-ARGS[,ENV]): set up DIR, or reconfigure it
 # when the layout changed.  A directory left without build.ninja by a failed

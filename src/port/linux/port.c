@@ -885,6 +885,7 @@ static void rcu_trampoline(struct rcu_head *rh)
 
 	rcu_tsan_acquire();
 	head->func(head);
+	rcu_tsan_release();	/* for kmm_port_rcu_barrier()'s caller */
 }
 
 void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_head *head))
