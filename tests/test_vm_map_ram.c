@@ -4,12 +4,15 @@
  * blocks behind them (include/kmm/vmalloc.h, src/core/vmap_block.c):
  * mappings proven with real loads and stores through the direct map, the
  * bump allocation inside a block, per-CPU blocks, freeing a block whose
- * every page was unmapped, lazy unmapping and vm_unmap_aliases(), the
+ * every page was unmapped (lazily, through the vmap node pools, and past
+ * lazy_max_pages), lazy unmapping and vm_unmap_aliases(), strict mode, the
  * purge of fragmented blocks (by vm_unmap_aliases() under
  * VMAP_PURGE_THRESHOLD, and by the VA allocator when the space runs out),
- * refused calls, /proc/vmallocinfo, a shadow-mode random walk and threads
- * (this program is in meson suite 'threads': `make tsan` runs all of it
- * on tests/kt_lite.c, so only the macros kt_lite.h provides are used).
+ * refused calls, failures inside vm_map_ram() (a NULL page, injected
+ * page-table and metadata allocation failures), /proc/vmallocinfo, a
+ * shadow-mode random walk and threads (this program is in meson suite
+ * 'threads': `make tsan` runs all of it on tests/kt_lite.c, so only the
+ * macros kt_lite.h provides are used).
  *
  * kmm_vmalloc_validate() (which includes the blocks' own check) runs after
  * each step.  Freed ranges are probed under a SIGSEGV handler
@@ -21,11 +24,14 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kmm_test.h"
 
+#include <kmm/fault.h>
+#include <kmm/objcache.h>
 #include <kmm/pgtable.h>
 #include <kmm/vmalloc.h>
 
@@ -180,6 +186,24 @@ static unsigned long pow2_up(unsigned n)
 	return r;
 }
 
+/* Map @counts on this CPU (one block), return the mappings. */
+static void map_all(struct kmm_page **pages, const unsigned *counts, int n,
+		    unsigned char **out)
+{
+	for (int i = 0; i < n; i++) {
+		out[i] = kmm_vm_map_ram(pages, counts[i], -1);
+		cr_assert_not_null(out[i]);
+		if (i)
+			cr_assert_eq(block_of(out[i]), block_of(out[0]), "map %d left the block", i);
+	}
+}
+
+static void unmap_all(const unsigned *counts, int n, unsigned char **m)
+{
+	for (int i = 0; i < n; i++)
+		kmm_vm_unmap_ram(m[i], counts[i]);
+}
+
 /* ---- 1. mappings, real mode ---------------------------------------------- */
 
 Test(vmram, maps_pages_real_mode)
@@ -291,6 +315,22 @@ Test(vmram, page_kernel_ro_is_read_only)
 	cr_assert(kt_probe_read(big + 99 * PG, NULL));
 	cr_assert_not(kt_probe_write(big + 99 * PG, 1));
 	cr_assert_not(kt_probe_write(big, 1));
+
+	/* Whatever the protection, the mapping is no-execute. */
+	{
+		unsigned char *x = kmm_vm_map_ram_prot(pages, 2, -1, KMM_PAGE_KERNEL_EXEC);
+		kmm_pte_t *pte;
+
+		cr_assert_not_null(x);
+		pte = kmm_lookup_pte(&kmm_init_mm, (unsigned long)x + PG);
+		cr_assert_not_null(pte);
+		cr_assert(kmm_ptep_get(pte).pte & KMM__PAGE_NX, "PAGE_KERNEL_EXEC mapped executable");
+		cr_assert(kmm_ptep_get(pte).pte & KMM__PAGE_RW);
+		pte = kmm_lookup_pte(&kmm_init_mm, (unsigned long)ro);
+		cr_assert(kmm_ptep_get(pte).pte & KMM__PAGE_NX);
+		cr_assert_not(kmm_ptep_get(pte).pte & KMM__PAGE_RW, "PAGE_KERNEL_RO PTE writable");
+		kmm_vm_unmap_ram(x, 2);
+	}
 
 	kmm_vm_unmap_ram(big, 100);
 	kmm_vm_unmap_ram(rw, 4);
@@ -507,6 +547,16 @@ Test(vmram, block_freed_when_every_page_is_unmapped)
 	cr_assert_eq(kmm__vmap_where(blk, NULL), KMM_VMAP_WHERE_LAZY,
 		     "the block's area is freed lazily");
 	cr_assert_eq(kmm__vmap_where(blk + BSZ - PG, NULL), KMM_VMAP_WHERE_LAZY);
+	{
+		static char info[16384];
+		char want[96];
+
+		kmm_report_vmallocinfo(info, sizeof(info));
+		snprintf(want, sizeof(want), "0x%016lx-0x%016lx %7ld unpurged vm_area\n", blk,
+			 blk + BSZ, (long)BSZ);
+		cr_assert_not_null(strstr(info, want), "no \"%s\" in:\n%s", want, info);
+		cr_assert_null(strstr(info, "vm_map_ram"), "%s", info);
+	}
 	/* Lazily: the host mapping lingers (the TLB flush is owed)... */
 	cr_assert(readable(m[NMAP - 1]), "stale mapping gone before the purge");
 	cr_assert(stamp_ok_at(m[NMAP - 1], 1, 50 + NMAP - 1));
@@ -519,6 +569,150 @@ Test(vmram, block_freed_when_every_page_is_unmapped)
 		cr_assert_not(readable(m[i] + PG), "map %d readable after the purge", i);
 	cr_assert_eq(kt_log_count("WARNING"), 0);
 	cr_assert_eq(kt_log_count("BUG"), 0);
+	free(pages);
+}
+
+/* A freed block's area goes to its vmap node's 256-page pool once purged,
+ * and the next block of that CPU comes from there. */
+Test(vmram, freed_block_area_is_reused_through_the_pool)
+{
+	enum { NMAP = KMM_VMAP_BBMAP_BITS / KMM_VMAP_MAX_ALLOC };
+	struct kmm_vmalloc_stats vst0, vst;
+	struct kmm_page **pages;
+	unsigned char *m[NMAP], *x;
+	unsigned long blk;
+	unsigned node = 99;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(KMM_VMAP_MAX_ALLOC);
+	for (int i = 0; i < NMAP; i++)
+		m[i] = kmm_vm_map_ram(pages, KMM_VMAP_MAX_ALLOC, -1);
+	blk = (unsigned long)m[0];
+	for (int i = 0; i < NMAP; i++)
+		kmm_vm_unmap_ram(m[i], KMM_VMAP_MAX_ALLOC);
+	kmm_vm_unmap_aliases();
+	check_valid("a freed block purged");
+	cr_assert_eq(kmm__vmap_where(blk, &node), KMM_VMAP_WHERE_POOL,
+		     "the purged block area is not pooled");
+	cr_assert_eq(node, 0);
+	kmm_vmalloc_get_stats(&vst0);
+	x = kmm_vm_map_ram(pages, 1, -1);
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq((unsigned long)x, blk, "the new block did not come from the pool");
+	cr_assert_eq(vst.nr_pool_hits, vst0.nr_pool_hits + 1);
+	assert_maps(x, pages, 1, 1);
+	check_valid("a block from the pool");
+	free(pages);
+}
+
+/* A pooled 256-page area that is not 1 MiB aligned cannot be a block: it
+ * is rotated to the pool's tail and the block comes from the free space. */
+Test(vmram, misaligned_pooled_area_is_not_a_block)
+{
+	struct kmm_vmalloc_stats vst0, vst;
+	struct kmm_page **pages;
+	unsigned char *small, *v, *x;
+	unsigned node = 99;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(2);
+	small = kmm_vmalloc(PG);			/* 2 pages with its guard */
+	v = kmm_vmalloc(255 * PG);			/* 256 pages, after it */
+	cr_assert(small && v);
+	cr_assert_neq((unsigned long)v & (BSZ - 1), 0, "the test needs a misaligned area");
+	kmm_vfree(v);
+	kmm_vm_unmap_aliases();
+	cr_assert_eq(kmm__vmap_where((unsigned long)v, &node), KMM_VMAP_WHERE_POOL);
+	kmm_vmalloc_get_stats(&vst0);
+	x = kmm_vm_map_ram(pages, 2, -1);
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_not_null(x);
+	cr_assert_eq((unsigned long)x & (BSZ - 1), 0, "a misaligned block");
+	cr_assert_eq(vst.nr_pool_hits, vst0.nr_pool_hits);
+	cr_assert_eq(kmm__vmap_where((unsigned long)v, NULL), KMM_VMAP_WHERE_POOL,
+		     "the misaligned area left the pool");
+	assert_maps(x, pages, 2, 1);
+	check_valid("block beside a misaligned pooled area");
+	kmm_vfree(small);
+	free(pages);
+}
+
+/* Freeing blocks past lazy_max_pages purges in the unmapping thread. */
+Test(vmram, freed_blocks_over_lazy_max_are_purged)
+{
+	enum { NMAP = KMM_VMAP_BBMAP_BITS / KMM_VMAP_MAX_ALLOC };
+	struct kmm_vmalloc_stats vst0, vst;
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *first = NULL;
+	unsigned long nblocks, k;
+
+	kt_boot("mem=256M nr_cpus=1");
+	pages = pages_get(KMM_VMAP_MAX_ALLOC);
+	kmm_vmalloc_get_stats(&vst0);
+	cr_assert_gt(vst0.lazy_max_pages, 0);
+	nblocks = vst0.lazy_max_pages / BITS + 1;	/* the first over the limit */
+	for (k = 1; k <= nblocks; k++) {
+		unsigned char *m[NMAP];
+
+		for (int i = 0; i < NMAP; i++)
+			m[i] = kmm_vm_map_ram(pages, KMM_VMAP_MAX_ALLOC, -1);
+		if (!first)
+			first = m[0];
+		for (int i = 0; i < NMAP; i++)
+			kmm_vm_unmap_ram(m[i], KMM_VMAP_MAX_ALLOC);
+		kmm_vmalloc_get_stats(&vst);
+		if (k < nblocks) {
+			cr_assert_eq(vst.nr_purges, vst0.nr_purges, "purged at block %lu of %lu", k,
+				     nblocks);
+			cr_assert_eq(vst.nr_lazy_pages, k * BITS);
+		}
+	}
+	check_valid("blocks freed over lazy_max_pages");
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_purges, vst0.nr_purges + 1, "no purge past lazy_max_pages");
+	cr_assert_eq(vst.nr_lazy_pages, 0);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_freed, nblocks);
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_not(readable(first), "the first block is still mapped after the purge");
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+/* A purge of fragmented blocks that pushes the lazy count over the limit
+ * inside vm_unmap_aliases() (which holds vmap_purge_lock) neither deadlocks
+ * nor leaves anything lazy. */
+Test(vmram, aliases_purge_crossing_lazy_max_in_one_go)
+{
+	static const unsigned counts[] = { 64, 64, 64, 32, 1 };
+	struct kmm_vmalloc_stats vst;
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *m[5], *v;
+
+	kt_boot("mem=256M nr_cpus=1");
+	pages = pages_get(64);
+	kmm_vmalloc_get_stats(&vst);
+	/* Lazy pages just under the limit: one block more crosses it. */
+	v = kmm_vmalloc((vst.lazy_max_pages - BITS / 2) * PG);
+	cr_assert_not_null(v);
+	kmm_vfree(v);
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_leq(vst.nr_lazy_pages, vst.lazy_max_pages);
+	cr_assert_gt(vst.nr_lazy_pages + BITS, vst.lazy_max_pages);
+	map_all(pages, counts, 5, m);
+	unmap_all(counts, 5, m);
+	kmm_vm_unmap_aliases();
+	check_valid("aliases over lazy_max_pages");
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_lazy_pages, 0);
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_purged, 1);
+	cr_assert_eq(st.nr_blocks, 0);
+	cr_assert_not(readable(v) || readable(m[0]));
 	free(pages);
 }
 
@@ -609,24 +803,6 @@ static void trace_watch(unsigned long blk)
 	memset(&trace_rec, 0, sizeof(trace_rec));
 	trace_rec.watch = blk;
 	kmm_vmap_set_trace(&ops);
-}
-
-/* Map @counts on this CPU (one block), return the mappings. */
-static void map_all(struct kmm_page **pages, const unsigned *counts, int n,
-		    unsigned char **out)
-{
-	for (int i = 0; i < n; i++) {
-		out[i] = kmm_vm_map_ram(pages, counts[i], -1);
-		cr_assert_not_null(out[i]);
-		if (i)
-			cr_assert_eq(block_of(out[i]), block_of(out[0]), "map %d left the block", i);
-	}
-}
-
-static void unmap_all(const unsigned *counts, int n, unsigned char **m)
-{
-	for (int i = 0; i < n; i++)
-		kmm_vm_unmap_ram(m[i], counts[i]);
 }
 
 Test(vmram, unmap_aliases_purges_a_fragmented_block_below_threshold)
@@ -902,6 +1078,22 @@ Test(vmram, blocks_in_use_are_not_reclaimed)
 	cr_assert_eq(st.nr_blocks, 1);
 	cr_assert_eq(st.used_pages, 224);
 	check_valid("refused vmalloc");
+	/* Less than an aligned 1 MiB is left: no new block, but 100 pages fit. */
+	kt_log_clear();
+	cr_assert_null(kmm_vm_map_ram(pages, 64, -1), "a block made in a full space");
+	cr_assert_geq(kt_log_count("vmalloc_node_range for size 1048576 failed"), 1);
+	{
+		struct kmm_page **p100 = pages_get(100);
+		unsigned char *big = kmm_vm_map_ram(p100, 100, -1);
+
+		assert_maps(big, p100, 100, 77);
+		kmm_vm_unmap_ram(big, 100);
+		free(p100);
+	}
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_blocks, 1);
+	cr_assert_eq(st.used_pages, 224);
+	check_valid("refused vm_map_ram");
 	kmm_vfree(v);
 	free(pages);
 }
@@ -957,15 +1149,29 @@ static void world_assert_same(const struct world *a, const char *what)
 
 static struct world *bad_world;
 
-/* Call vm_unmap_ram(@mem, @count): it must warn and change nothing. */
-static void refused_unmap(const void *mem, unsigned count, const char *what)
+enum refused_op { OP_UNMAP_RAM, OP_VFREE, OP_VUNMAP };
+
+/* @op on @mem must warn (@needle) and change nothing. */
+static void refused(enum refused_op op, const void *mem, unsigned count, const char *needle,
+		    const char *what)
 {
 	world_take(bad_world);
 	kt_log_clear();
-	kmm_vm_unmap_ram(mem, count);
-	cr_assert_geq(kt_log_count("vm_unmap_ram: WARNING"), 1, "%s: no warning", what);
+	if (op == OP_UNMAP_RAM)
+		kmm_vm_unmap_ram(mem, count);
+	else if (op == OP_VFREE)
+		kmm_vfree(mem);
+	else
+		kmm_vunmap(mem);
+	cr_assert_geq(kt_log_count(needle), 1, "%s: no \"%s\" warning", what, needle);
 	world_assert_same(bad_world, what);
 	check_valid(what);
+}
+
+/* vm_unmap_ram(@mem, @count) must warn and change nothing. */
+static void refused_unmap(const void *mem, unsigned count, const char *what)
+{
+	refused(OP_UNMAP_RAM, mem, count, "vm_unmap_ram: WARNING", what);
 }
 
 Test(vmram, refused_unmaps_change_nothing)
@@ -1017,6 +1223,12 @@ Test(vmram, refused_unmaps_change_nothing)
 	refused_unmap(large + PG, 99, "large mapping, not its start");
 	refused_unmap(a, 256, "a block's start with a large count");
 	refused_unmap(a, 65, "a block's start with count 65");
+	/* vm_map_ram() areas are not vfree()'s or vunmap()'s. */
+	refused(OP_VFREE, large, 0, "nonexistent vm area", "vfree of a large vm_map_ram area");
+	refused(OP_VFREE, a, 0, "nonexistent vm area", "vfree of a block mapping");
+	refused(OP_VUNMAP, large, 0, "nonexistent vm area", "vunmap of a large vm_map_ram area");
+	refused(OP_VUNMAP, a, 0, "nonexistent vm area", "vunmap of a block mapping");
+	refused(OP_VUNMAP, b, 0, "nonexistent vm area", "vunmap inside a block");
 
 	/* Double unmaps, small and large. */
 	kmm_vm_unmap_ram(c, 2);
@@ -1124,6 +1336,115 @@ Test(vmram, vmallocinfo_and_find_vm_area)
 	kmm_report_vmallocinfo(info, sizeof(info));
 	cr_assert_null(strstr(info, "unpurged"), "%s", info);
 	check_valid("the end");
+	free(pages);
+}
+
+/* ---- strict mode, NULL pages, not booted --------------------------------- */
+
+Test(vmram, strict_mode_unmaps_at_once)
+{
+	struct kmm_page **pages;
+	unsigned char *a, *b, *big;
+
+	kt_boot("kmm.mode=strict mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(100);
+	a = kmm_vm_map_ram(pages, 4, -1);
+	b = kmm_vm_map_ram(pages, 4, -1);
+	big = kmm_vm_map_ram(pages, 100, -1);
+	cr_assert_eq(block_of(a), block_of(b));
+	assert_maps(a, pages, 4, 1);
+	assert_maps(big, pages, 100, 2);
+	kmm_vm_unmap_ram(a, 4);
+	check_valid("unmap in strict mode");
+	cr_assert_not(readable(a), "strict mode: a block mapping readable after its unmap");
+	cr_assert_not(readable(a + 3 * PG));
+	cr_assert(readable(b + 3 * PG), "strict mode: the neighbour went too");
+	kmm_vm_unmap_ram(big, 100);
+	check_valid("large unmap in strict mode");
+	cr_assert_not(readable(big), "strict mode: a large mapping readable after its unmap");
+	cr_assert_not(readable(big + 99 * PG));
+	assert_maps(b, pages, 4, 3);
+	kmm_vm_unmap_ram(b, 4);
+	cr_assert_eq(kt_log_count("WARNING"), 0);
+	free(pages);
+}
+
+Test(vmram, null_entry_in_pages_fails_the_map)
+{
+	struct kmm_vmap_block_stats st0, st;
+	struct kmm_vmalloc_stats vst0, vst;
+	struct kmm_page **pages;
+	unsigned char *ok;
+
+	kt_boot("mem=256M nr_cpus=2");
+	cr_assert_eq(kmm_bind_cpu(0), 0);
+	pages = pages_get(100);
+	ok = kmm_vm_map_ram(pages, 1, -1);	/* the block exists */
+	cr_assert_not_null(ok);
+	kmm_vmap_block_get_stats(&st0);
+	kmm_vmalloc_get_stats(&vst0);
+	pages[2] = NULL;
+	kt_log_clear();
+	cr_assert_null(kmm_vm_map_ram(pages, 3, -1), "a NULL page was mapped");
+	cr_assert_geq(kt_log_count("vmap: WARNING: no page at index 2"), 1);
+	check_valid("small map with a NULL page");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, st0.used_pages, "the failed map left pages in use");
+	cr_assert_eq(st.dirty_pages, st0.dirty_pages + 4, "its 4 pages are left dirty");
+	cr_assert_eq(st.nr_blocks, 1);
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_null(kmm_vmalloc_to_page((unsigned char *)ok + (1 + i) * PG));
+
+	kt_log_clear();
+	cr_assert_null(kmm_vm_map_ram(pages, 100, -1), "a NULL page was mapped (large)");
+	cr_assert_geq(kt_log_count("no page at index 2"), 1);
+	check_valid("large map with a NULL page");
+	kmm_vmalloc_get_stats(&vst);
+	cr_assert_eq(vst.nr_busy, vst0.nr_busy, "the failed large map left a busy area");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.used_pages, st0.used_pages);
+	/* The next small map bumps past the dirty pages. */
+	cr_assert_eq((unsigned long)kmm_vm_map_ram(pages + 3, 1, -1), (unsigned long)ok + 5 * PG);
+	free(pages);
+}
+
+Test(vmram, outside_boot_nothing_happens)
+{
+	struct kmm_vmap_block_stats st;
+	struct kmm_page **pages;
+	unsigned char *a, *big;
+
+	kt_boot("mem=64M nr_cpus=2");
+	pages = pages_get(100);
+	a = kmm_vm_map_ram(pages, 4, -1);
+	big = kmm_vm_map_ram(pages, 100, -1);
+	cr_assert(a && big);
+	/* Shutdown drops the blocks still holding mappings, silently. */
+	kt_log_clear();
+	kmm_shutdown();
+	cr_assert_eq(kt_log_count("WARNING"), 0, "%s", kt_log_find("WARNING"));
+	cr_assert_eq(kt_log_count("BUG"), 0);
+	cr_assert_eq(kt_log_count("vmap_block"), 0);
+	cr_assert_not(kmm_booted());
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.bbmap_bits + st.nr_blocks + st.nr_made + st.nr_small + st.nr_large, 0);
+	kt_log_clear();
+	cr_assert_null(kmm_vm_map_ram(pages, 4, -1));
+	kmm_vm_unmap_ram(a, 4);
+	kmm_vm_unmap_ram(big, 100);
+	kmm_vm_unmap_aliases();
+	cr_assert_eq(kt_log_lines(), 0, "not booted, yet: %s", kt_log_find(""));
+	free(pages);
+	/* A second boot starts from nothing. */
+	kt_boot("mem=64M nr_cpus=2");
+	kmm_vmap_block_get_stats(&st);
+	cr_assert_eq(st.nr_made, 0);
+	cr_assert_eq(st.bbmap_bits, BITS);
+	pages = pages_get(4);
+	a = kmm_vm_map_ram(pages, 4, -1);
+	assert_maps(a, pages, 4, 1);
+	check_valid("after a second boot");
 	free(pages);
 }
 
@@ -1241,10 +1562,20 @@ Test(vmram, shadow_random_walk, .timeout = 120)
 
 /* ---- 12. threads -------------------------------------------------------------- */
 
+/*
+ * TH_N threads, bound to CPU i % nr_cpus (two per CPU: a queue shared by
+ * two threads), each keep up to TH_HELD mappings of random sizes (1..80:
+ * both paths), write a stamp through each and verify it through the
+ * direct map.  A quarter of the mappings are handed to whichever thread
+ * takes them next from a shared exchange, which verifies and unmaps them:
+ * unmaps from other CPUs race the owner CPU's allocations in the same
+ * block.  Thread 0 also calls vm_unmap_aliases() every 64 steps.
+ */
 #define TH_N 8
 #define TH_HELD 4
 #define TH_MAXC 80
 #define TH_ITERS (KT_TSAN ? 500 : 3000)	/* TSan: ~20x slower per map */
+#define TH_XCHG 32
 
 struct slot {
 	unsigned char *mem;
@@ -1253,13 +1584,19 @@ struct slot {
 	struct kmm_page **pages;	/* TH_MAXC pages of its own */
 };
 
+static struct {
+	pthread_mutex_t lock;
+	struct slot v[TH_XCHG];
+	int n;
+} xchg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 struct worker {
 	pthread_t th;
 	int id;
 	uint64_t seed;
 	int errors;
 	char msg[256];
-	unsigned long maps, unmaps, aliases;
+	unsigned long maps, unmaps, handed, taken, aliases;
 	struct slot slot[TH_HELD];
 	uint64_t last_tag[TH_HELD];	/* what each slot's pages last held */
 	unsigned last_count[TH_HELD];
@@ -1278,21 +1615,94 @@ static void wfail(struct worker *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Pages for a slot, from any thread (no Criterion assertion here). */
+static struct kmm_page **th_pages(struct worker *w)
+{
+	struct kmm_page **v = calloc(TH_MAXC, sizeof(*v));
+
+	if (!v) {
+		wfail(w, "thread %d: out of host memory", w->id);
+		return NULL;
+	}
+	for (int i = 0; i < TH_MAXC; i++) {
+		v[i] = kmm_alloc_pages(KMM_GFP_KERNEL, 0);
+		if (!v[i]) {
+			wfail(w, "thread %d: page allocation failed", w->id);
+			while (i--)
+				kmm___free_pages(v[i], 0);
+			free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* Verify @s both ways and unmap it. */
+static void slot_unmap(struct worker *w, struct slot *s, const char *how)
+{
+	if (!stamp_ok_at(s->mem, s->count, s->tag))
+		wfail(w, "thread %d (%s): %u pages at %p lost their bytes (through the mapping)",
+		      w->id, how, s->count, (void *)s->mem);
+	if (!stamp_ok_direct(s->pages, s->count, s->tag))
+		wfail(w, "thread %d (%s): %u pages at %p lost their bytes (direct map)", w->id,
+		      how, s->count, (void *)s->mem);
+	if (kmm_vmalloc_to_page(s->mem) != s->pages[0])
+		wfail(w, "thread %d (%s): %p no longer maps its first page", w->id, how,
+		      (void *)s->mem);
+	kmm_vm_unmap_ram(s->mem, s->count);
+	s->mem = NULL;
+}
+
 static void worker_unmap(struct worker *w, int k)
 {
 	struct slot *s = &w->slot[k];
 
-	if (!stamp_ok_at(s->mem, s->count, s->tag))
-		wfail(w, "thread %d: %u pages at %p lost their bytes (through the mapping)",
-		      w->id, s->count, (void *)s->mem);
-	if (!stamp_ok_direct(s->pages, s->count, s->tag))
-		wfail(w, "thread %d: %u pages at %p lost their bytes (direct map)", w->id,
-		      s->count, (void *)s->mem);
-	kmm_vm_unmap_ram(s->mem, s->count);
 	w->last_tag[k] = s->tag;
 	w->last_count[k] = s->count;
-	s->mem = NULL;
+	slot_unmap(w, s, "own");
 	w->unmaps++;
+}
+
+/* Hand slot @k's mapping (and its pages) to the exchange. */
+static bool worker_hand_over(struct worker *w, int k)
+{
+	struct kmm_page **fresh;
+	bool done = false;
+
+	pthread_mutex_lock(&xchg.lock);
+	if (xchg.n < TH_XCHG) {
+		xchg.v[xchg.n++] = w->slot[k];
+		done = true;
+	}
+	pthread_mutex_unlock(&xchg.lock);
+	if (!done)
+		return false;
+	w->handed++;
+	w->last_count[k] = 0;
+	w->slot[k].mem = NULL;
+	fresh = th_pages(w);
+	w->slot[k].pages = fresh;
+	return true;
+}
+
+static void worker_take(struct worker *w)
+{
+	struct slot s;
+	bool got = false;
+
+	pthread_mutex_lock(&xchg.lock);
+	if (xchg.n) {
+		s = xchg.v[--xchg.n];
+		got = true;
+	}
+	pthread_mutex_unlock(&xchg.lock);
+	if (!got)
+		return;
+	slot_unmap(w, &s, "taken");
+	for (int i = 0; i < TH_MAXC; i++)
+		kmm___free_pages(s.pages[i], 0);
+	free(s.pages);
+	w->taken++;
 }
 
 static void *worker_main(void *arg)
@@ -1302,7 +1712,7 @@ static void *worker_main(void *arg)
 
 	if (kmm_bind_cpu(w->id % (int)kmm_machine.nr_cpus))
 		wfail(w, "kmm_bind_cpu(%d) failed", w->id % (int)kmm_machine.nr_cpus);
-	for (int i = 0; i < TH_ITERS; i++) {
+	for (int i = 0; i < TH_ITERS && !w->errors; i++) {
 		int k = (int)(kt_rand(&rs) % TH_HELD);
 		struct slot *s = &w->slot[k];
 
@@ -1310,10 +1720,16 @@ static void *worker_main(void *arg)
 			kmm_vm_unmap_aliases();
 			w->aliases++;
 		}
+		if (kt_rand(&rs) % 4 == 0)
+			worker_take(w);
 		if (s->mem) {
+			if (kt_rand(&rs) % 4 == 0 && worker_hand_over(w, k))
+				continue;
 			worker_unmap(w, k);
 			continue;
 		}
+		if (!s->pages)
+			break;
 		s->count = 1 + (unsigned)(kt_rand(&rs) % TH_MAXC);
 		s->tag = ((uint64_t)(w->id + 1) << 48) | ((uint64_t)i << 8) | (uint64_t)k;
 		s->mem = kmm_vm_map_ram(s->pages, s->count, -1);
@@ -1342,7 +1758,7 @@ Test(vmram, threads_map_write_unmap, .timeout = 240)
 	static struct worker w[TH_N];
 	struct kmm_vmap_block_stats st;
 	uint64_t seed = kt_seed("vmram.threads");
-	unsigned long maps = 0, unmaps = 0;
+	unsigned long maps = 0, unmaps = 0, handed = 0, taken = 0;
 	double t0;
 
 	kt_boot("mem=256M nr_cpus=4");
@@ -1358,11 +1774,21 @@ Test(vmram, threads_map_write_unmap, .timeout = 240)
 		cr_assert_eq(pthread_create(&w[i].th, NULL, worker_main, &w[i]), 0);
 	for (int i = 0; i < TH_N; i++)
 		pthread_join(w[i].th, NULL);
+	/* What is left in the exchange, the main thread takes. */
+	while (xchg.n) {
+		static struct worker main_w;
+
+		worker_take(&main_w);
+		cr_assert_eq(main_w.errors, 0, "%s", main_w.msg);
+		taken++;
+	}
 	for (int i = 0; i < TH_N; i++) {
 		cr_assert_eq(w[i].errors, 0, "%s (%d errors, seed %llu)", w[i].msg, w[i].errors,
 			     (unsigned long long)seed);
 		maps += w[i].maps;
 		unmaps += w[i].unmaps;
+		handed += w[i].handed;
+		taken += w[i].taken;
 		/* The bytes each slot's pages last held are still there. */
 		for (int k = 0; k < TH_HELD; k++)
 			if (w[i].last_count[k])
@@ -1370,19 +1796,109 @@ Test(vmram, threads_map_write_unmap, .timeout = 240)
 							  w[i].last_tag[k]),
 					  "thread %d slot %d: pages changed after the unmap", i, k);
 	}
-	cr_assert_eq(maps, unmaps);
+	cr_assert_eq(handed, taken);
+	cr_assert_eq(maps, unmaps + taken);
 	cr_assert_gt(maps, TH_N * (unsigned long)TH_ITERS / 4);
+	cr_assert_gt(taken, maps / 20, "few handovers: %lu of %lu", taken, maps);
 	cr_assert_gt(w[0].aliases, 0);
-	cr_assert_eq(kt_log_count("WARNING"), 0);
+	cr_assert_eq(kt_log_count("WARNING"), 0, "%s", kt_log_find("WARNING"));
 	cr_assert_eq(kt_log_count("BUG"), 0);
 	kmm_vm_unmap_aliases();
 	check_valid("after the threads");
 	kmm_vmap_block_get_stats(&st);
 	cr_assert_eq(st.used_pages, 0);
 	cr_assert_eq(st.nr_small + st.nr_large, maps);
-	fprintf(stderr, "vmram.threads: %lu maps in %.2f s, blocks made %lu freed %lu purged %lu\n",
-		maps, kt_now() - t0, st.nr_made, st.nr_freed, st.nr_purged);
+	cr_assert_eq(st.nr_made - st.nr_freed, st.nr_blocks);
+	fprintf(stderr, "vmram.threads: %lu maps (%lu handed over) in %.2f s, blocks made %lu "
+		"freed %lu purged %lu\n", maps, taken, kt_now() - t0, st.nr_made, st.nr_freed,
+		st.nr_purged);
 	for (int i = 0; i < TH_N; i++)
 		for (int k = 0; k < TH_HELD; k++)
 			free(w[i].slot[k].pages);
+}
+
+/* ---- failures inside vm_map_ram() ------------------------------------------ */
+
+/*
+ * Fail the Nth call at @attr (N = 1, 2, ...) during vm_map_ram(@count) on a
+ * fresh machine (no page table of the vmalloc space yet), until a map goes
+ * through without a fault.  A failed map returns NULL and leaves no page,
+ * no used block page and no busy area but (at most) its block; a retry
+ * works.  Returns the number of failed maps.
+ */
+static int fail_nth_during_map(struct kmm_fault_attr *attr, unsigned count)
+{
+	int failed = 0;
+
+	for (long n = 1; n < 64; n++) {
+		struct kmm_vmap_block_stats bst;
+		struct kmm_vmalloc_stats vst0, vst;
+		struct kmm_page **pages;
+		unsigned long inj0;
+		uint64_t base;
+		unsigned char *mem;
+		bool injected;
+
+		kt_shutdown();
+		kt_boot("mem=64M nr_cpus=2");
+		pages = pages_get(count);
+		kmm_drain_all_pages(NULL);
+		base = kmm_nr_free_pages() + (uint64_t)atomic_load(&kmm_init_mm.pgtables_pages);
+		kmm_vmalloc_get_stats(&vst0);
+		inj0 = atomic_load(&attr->injected);
+		kmm_fault_set_nth(attr, n);
+		mem = kmm_vm_map_ram(pages, count, -1);
+		injected = atomic_load(&attr->injected) != inj0;
+		kmm_fault_set_nth(attr, 0);
+		kmm_fault_reset(attr);
+		check_valid("vm_map_ram under fault injection");
+		if (mem) {
+			assert_maps(mem, pages, count, (uint64_t)n);
+			kmm_vm_unmap_ram(mem, count);
+			check_valid("unmap");
+			free(pages);
+			if (!injected) {
+				fprintf(stderr, "vmram: %s, vm_map_ram(%u): %d of %ld faults failed the map\n",
+					attr->name, count, failed, n - 1);
+				return failed;
+			}
+			continue;
+		}
+		cr_assert(injected, "%s nth=%ld: vm_map_ram(%u) failed without a fault", attr->name,
+			  n, count);
+		failed++;
+		kmm_vmap_block_get_stats(&bst);
+		cr_assert_eq(bst.used_pages, 0, "%s nth=%ld: a failed map left used pages",
+			     attr->name, n);
+		kmm_vmalloc_get_stats(&vst);
+		cr_assert_leq(vst.nr_busy, vst0.nr_busy + bst.nr_blocks,
+			      "%s nth=%ld: a failed map left a busy area", attr->name, n);
+		kmm_drain_all_pages(NULL);
+		cr_assert_eq(kmm_nr_free_pages() + (uint64_t)atomic_load(&kmm_init_mm.pgtables_pages),
+			     base, "%s nth=%ld: pages leaked", attr->name, n);
+		mem = kmm_vm_map_ram(pages, count, -1);
+		cr_assert_not_null(mem, "%s nth=%ld: the retry failed", attr->name, n);
+		assert_maps(mem, pages, count, (uint64_t)n);
+		kmm_vm_unmap_ram(mem, count);
+		check_valid("retry");
+		free(pages);
+	}
+	cr_assert_fail("%s: vm_map_ram(%u) kept hitting faults", attr->name, count);
+	return failed;
+}
+
+Test(vmram, page_table_allocation_failure)
+{
+	kt_boot("mem=64M nr_cpus=2");
+	/* PUD, PMD and PTE tables: each can fail, for both paths. */
+	cr_assert_geq(fail_nth_during_map(&kmm_fail_page_alloc, 4), 3);
+	cr_assert_geq(fail_nth_during_map(&kmm_fail_page_alloc, 100), 3);
+}
+
+Test(vmram, metadata_allocation_failure)
+{
+	kt_boot("mem=64M nr_cpus=2");
+	/* The vmap_block and its vmap_area; the large path's vmap_area. */
+	cr_assert_geq(fail_nth_during_map(&kmm_fail_objcache, 4), 2);
+	cr_assert_geq(fail_nth_during_map(&kmm_fail_objcache, 100), 1);
 }
