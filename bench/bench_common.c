@@ -297,3 +297,63 @@ double bench_ratio(double base, double kmm)
 {
 	return kmm > 0 && base > 0 ? base / kmm : 0;
 }
+
+void bench_cbar_init(struct bench_cbar *b, unsigned n)
+{
+	pthread_mutex_init(&b->m, NULL);
+	pthread_cond_init(&b->c, NULL);
+	b->n = n;
+	b->count = b->gen = 0;
+}
+
+void bench_cbar_destroy(struct bench_cbar *b)
+{
+	pthread_cond_destroy(&b->c);
+	pthread_mutex_destroy(&b->m);
+}
+
+static void cbar_release_locked(struct bench_cbar *b)
+{
+	b->count = 0;
+	b->gen++;
+	pthread_cond_broadcast(&b->c);
+}
+
+void bench_cbar_wait(struct bench_cbar *b)
+{
+	unsigned g;
+
+	pthread_mutex_lock(&b->m);
+	g = b->gen;
+	if (++b->count >= b->n)
+		cbar_release_locked(b);
+	else
+		while (g == b->gen)
+			pthread_cond_wait(&b->c, &b->m);
+	pthread_mutex_unlock(&b->m);
+}
+
+void bench_cbar_set_parties(struct bench_cbar *b, unsigned n)
+{
+	pthread_mutex_lock(&b->m);
+	b->n = n;
+	if (b->count && b->count >= n)
+		cbar_release_locked(b);
+	pthread_mutex_unlock(&b->m);
+}
+
+uint64_t bench_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}

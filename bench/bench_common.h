@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <time.h>
 
 /* ---- the clock ------------------------------------------------------------ */
@@ -176,5 +177,27 @@ const char *bench_fmt_ns(char *buf, double v);
 
 /* baseline / kmm (> 1: kmm faster); 0 when either is missing. */
 double bench_ratio(double base, double kmm);
+
+
+/*
+ * A blocking barrier whose party count can be lowered (when a thread could
+ * not be started): pthread_barrier_t cannot, and a spinning one would steal
+ * a CPU from the workers on a small machine.
+ */
+struct bench_cbar {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	unsigned n, count, gen;
+};
+void bench_cbar_init(struct bench_cbar *b, unsigned n);
+void bench_cbar_destroy(struct bench_cbar *b);
+void bench_cbar_wait(struct bench_cbar *b);
+void bench_cbar_set_parties(struct bench_cbar *b, unsigned n);
+
+/* The calling thread's CPU time, in ns (0 when the clock fails). */
+uint64_t bench_thread_cpu_ns(void);
+
+/* qsort() comparator for doubles, ascending. */
+int bench_cmp_double(const void *a, const void *b);
 
 #endif /* KMM_BENCH_COMMON_H */

@@ -182,61 +182,6 @@ static inline __attribute__((always_inline)) void op_free(enum impl impl,
 
 /* ---- threads ------------------------------------------------------------ */
 
-/*
- * A blocking barrier whose party count can be lowered (when a thread could
- * not be started): pthread_barrier_t cannot, and a spinning one would steal
- * a CPU from the workers on a small machine.
- */
-struct cbar {
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	unsigned n, count, gen;
-};
-
-static void cbar_init(struct cbar *b, unsigned n)
-{
-	pthread_mutex_init(&b->m, NULL);
-	pthread_cond_init(&b->c, NULL);
-	b->n = n;
-	b->count = b->gen = 0;
-}
-
-static void cbar_destroy(struct cbar *b)
-{
-	pthread_cond_destroy(&b->c);
-	pthread_mutex_destroy(&b->m);
-}
-
-static void cbar_release_locked(struct cbar *b)
-{
-	b->count = 0;
-	b->gen++;
-	pthread_cond_broadcast(&b->c);
-}
-
-static void cbar_wait(struct cbar *b)
-{
-	unsigned g;
-
-	pthread_mutex_lock(&b->m);
-	g = b->gen;
-	if (++b->count >= b->n)
-		cbar_release_locked(b);
-	else
-		while (g == b->gen)
-			pthread_cond_wait(&b->c, &b->m);
-	pthread_mutex_unlock(&b->m);
-}
-
-static void cbar_set_parties(struct cbar *b, unsigned n)
-{
-	pthread_mutex_lock(&b->m);
-	b->n = n;
-	if (b->count && b->count >= n)
-		cbar_release_locked(b);
-	pthread_mutex_unlock(&b->m);
-}
-
 /* One slice of one implementation: what the workers share. */
 struct run {
 	enum impl impl;
@@ -245,7 +190,7 @@ struct run {
 	unsigned nbulk;		/* blocks per round, batch patterns */
 	uint64_t budget_ticks, warm_ticks;
 	unsigned long max_ops, warm_ops;
-	struct cbar bar;
+	struct bench_cbar bar;
 	bool abort;		/* a worker could not be started: skip */
 };
 
@@ -395,15 +340,6 @@ static int run_loops(struct worker *w, bool warm)
 	}
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -414,15 +350,15 @@ static void *worker_main(void *arg)
 		w->err = -1;
 	if (!w->err && !w->run->abort)
 		w->err = run_loops(w, true);
-	cbar_wait(&w->run->bar);	/* warm-up done */
-	cbar_wait(&w->run->bar);	/* go */
+	bench_cbar_wait(&w->run->bar);	/* warm-up done */
+	bench_cbar_wait(&w->run->bar);	/* go */
 	f0 = bench_thread_minflt();
-	c0 = thread_cpu_ns();
+	c0 = bench_thread_cpu_ns();
 	n0 = bench_mono_ns();
 	if (!w->err && !w->run->abort)
 		w->err = run_loops(w, false);
 	w->lat[0].wall_ns += bench_mono_ns() - n0;
-	w->lat[0].cpu_ns += thread_cpu_ns() - c0;
+	w->lat[0].cpu_ns += bench_thread_cpu_ns() - c0;
 	w->lat[0].faults += bench_thread_minflt() - f0;
 	return NULL;
 }
@@ -545,7 +481,7 @@ static int run_slice(struct bench *bn, enum impl impl, enum pattern pat,
 
 	run.warm_ticks = run.budget_ticks / 10;
 	run.warm_ops = warm ? run.max_ops / 10 : 0;
-	cbar_init(&run.bar, nthreads + 1);
+	bench_cbar_init(&run.bar, nthreads + 1);
 	for (t = 0; t < nthreads; t++) {
 		struct worker *w = &bn->workers[t];
 
@@ -557,20 +493,20 @@ static int run_slice(struct bench *bn, enum impl impl, enum pattern pat,
 			fprintf(bn->out, "bench: pthread_create failed\n");
 			run.abort = true;
 			nthreads = t;
-			cbar_set_parties(&run.bar, t + 1);
+			bench_cbar_set_parties(&run.bar, t + 1);
 			break;
 		}
 	}
-	cbar_wait(&run.bar);
+	bench_cbar_wait(&run.bar);
 	kmm_ctrs_read(&c0);
-	cbar_wait(&run.bar);
+	bench_cbar_wait(&run.bar);
 	for (t = 0; t < nthreads; t++) {
 		pthread_join(bn->workers[t].tid, NULL);
 		if (bn->workers[t].err)
 			err = -1;
 	}
 	kmm_ctrs_read(&c1);
-	cbar_destroy(&run.bar);
+	bench_cbar_destroy(&run.bar);
 	ctrs->refill += c1.refill - c0.refill;
 	ctrs->drain += c1.drain - c0.drain;
 	if (run.abort)

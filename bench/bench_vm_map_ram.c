@@ -114,13 +114,6 @@ enum shape { SH_FIX_SIZE, SH_MAP_RAM, NR_SHAPES };
 
 static const char *const shape_names[NR_SHAPES] = { "fix_size", "vm_map_ram" };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* ---- the purge tracepoint ------------------------------------------------- */
 
 /* Purges run in whichever thread crosses lazy_max_pages: an atomic. */
@@ -345,7 +338,7 @@ static int finish(struct vb *b, struct series *se, enum impl impl, unsigned page
 	r->impl = impl;
 	r->pages = pages;
 	memcpy(sl, se->sl_ns, sizeof(sl));
-	qsort(sl, se->nsl, sizeof(sl[0]), cmp_double);
+	qsort(sl, se->nsl, sizeof(sl[0]), bench_cmp_double);
 	r->ns = se->nsl ? sl[0] : 0;
 	r->ns_med = se->nsl ? sl[se->nsl / 2] : 0;
 	sorted_stats(b, se->s, se->n, r);
@@ -535,68 +528,13 @@ static int part1(struct vb *b)
 
 /* ---- part 2: threads -------------------------------------------------------- */
 
-/*
- * A blocking barrier whose party count can be lowered (a thread that could
- * not be started), as in bench_page_alloc.c: a spinning one would steal a
- * CPU from the workers on a small machine.
- */
-struct cbar {
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	unsigned n, count, gen;
-};
-
-static void cbar_init(struct cbar *c, unsigned n)
-{
-	pthread_mutex_init(&c->m, NULL);
-	pthread_cond_init(&c->c, NULL);
-	c->n = n;
-	c->count = c->gen = 0;
-}
-
-static void cbar_destroy(struct cbar *c)
-{
-	pthread_cond_destroy(&c->c);
-	pthread_mutex_destroy(&c->m);
-}
-
-static void cbar_release_locked(struct cbar *c)
-{
-	c->count = 0;
-	c->gen++;
-	pthread_cond_broadcast(&c->c);
-}
-
-static void cbar_wait(struct cbar *c)
-{
-	unsigned g;
-
-	pthread_mutex_lock(&c->m);
-	g = c->gen;
-	if (++c->count >= c->n)
-		cbar_release_locked(c);
-	else
-		while (g == c->gen)
-			pthread_cond_wait(&c->c, &c->m);
-	pthread_mutex_unlock(&c->m);
-}
-
-static void cbar_set_parties(struct cbar *c, unsigned n)
-{
-	pthread_mutex_lock(&c->m);
-	c->n = n;
-	if (c->count && c->count >= n)
-		cbar_release_locked(c);
-	pthread_mutex_unlock(&c->m);
-}
-
 /* One slice of one thread count: what the workers share. */
 struct trun {
 	enum shape shape;
 	bool touch;		/* real memory: write the byte */
 	uint64_t budget, warm;	/* ticks */
 	unsigned long max_ops;	/* per thread */
-	struct cbar bar;
+	struct bench_cbar bar;
 	bool abort;
 };
 
@@ -691,15 +629,6 @@ static __attribute__((noinline)) int loop_map_ram(struct worker *w, bool warm)
 			     : thread_loop(w, SH_MAP_RAM, false, warm);
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -712,13 +641,13 @@ static void *worker_main(void *arg)
 		w->err = -1;
 	if (!w->err && !w->run->abort)
 		w->err = loop(w, true);
-	cbar_wait(&w->run->bar);	/* warmed up */
-	cbar_wait(&w->run->bar);	/* go: nothing owed */
+	bench_cbar_wait(&w->run->bar);	/* warmed up */
+	bench_cbar_wait(&w->run->bar);	/* go: nothing owed */
 	f0 = bench_thread_minflt();
-	c0 = thread_cpu_ns();
+	c0 = bench_thread_cpu_ns();
 	if (!w->err && !w->run->abort)
 		w->err = loop(w, false);
-	w->cpu_ns = thread_cpu_ns() - c0;
+	w->cpu_ns = bench_thread_cpu_ns() - c0;
 	w->faults = bench_thread_minflt() - f0;
 	return NULL;
 }
@@ -756,7 +685,7 @@ static int run_slice(struct vb *b, enum shape shape, unsigned ti, struct tacc *a
 	int err = 0;
 
 	run.warm = run.budget / 10;
-	cbar_init(&run.bar, nthreads + 1);
+	bench_cbar_init(&run.bar, nthreads + 1);
 	for (t = 0; t < nthreads; t++) {
 		struct worker *w = &b->workers[t];
 
@@ -770,15 +699,15 @@ static int run_slice(struct vb *b, enum shape shape, unsigned ti, struct tacc *a
 			fprintf(b->out, "bench: pthread_create failed\n");
 			run.abort = true;
 			nthreads = t;
-			cbar_set_parties(&run.bar, t + 1);
+			bench_cbar_set_parties(&run.bar, t + 1);
 			break;
 		}
 	}
-	cbar_wait(&run.bar);
+	bench_cbar_wait(&run.bar);
 	kmm_vm_unmap_aliases();		/* the warm-ups' debts */
 	counters_read(&c0);
 	p0 = purges_now();
-	cbar_wait(&run.bar);
+	bench_cbar_wait(&run.bar);
 	for (t = 0; t < nthreads; t++) {
 		struct worker *w = &b->workers[t];
 
@@ -796,7 +725,7 @@ static int run_slice(struct vb *b, enum shape shape, unsigned ti, struct tacc *a
 	acc->purges += purges_now() - p0;
 	forced = timed_unmap_aliases();
 	counters_add(&acc->ctr, &c0);
-	cbar_destroy(&run.bar);
+	bench_cbar_destroy(&run.bar);
 	if (run.abort)
 		return -1;
 	if (err) {

@@ -128,13 +128,6 @@ static const char *const variant_names[NR_VARIANTS] = {
 /* Part 2 layouts. */
 enum layout { L_SMALL, L_BIG, L_FRAG, NR_LAYOUTS };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* ---- host ----------------------------------------------------------------- */
 
 static long read_long_file(const char *path, long dflt)
@@ -341,7 +334,7 @@ static int finish(struct vb *b, struct series *se, const char *op, int part,
 	r->part = part;
 	r->impl = impl;
 	memcpy(sl, se->sl_ns, sizeof(sl));
-	qsort(sl, se->nsl, sizeof(sl[0]), cmp_double);
+	qsort(sl, se->nsl, sizeof(sl[0]), bench_cmp_double);
 	r->ns = se->nsl ? sl[0] : 0;
 	r->ns_med = se->nsl ? sl[se->nsl / 2] : 0;
 	bench_radix_sort_u32(se->s, b->tmp, se->n);

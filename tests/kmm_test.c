@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -494,4 +495,15 @@ __attribute__((noinline)) bool kt_probe_write(void *p, int v)
 		v < 0 ? *(volatile unsigned char *)p : (unsigned char)v;
 	probing = 0;
 	return true;
+}
+
+void kt_worker_error(int *errors, char *msg, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((*errors)++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, size, fmt, ap);
+	va_end(ap);
 }

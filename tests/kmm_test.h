@@ -140,6 +140,15 @@ bool kt_probe_read(const void *p, unsigned char *out);
 /* Write @v at @p (v < 0: write back the byte already there). */
 bool kt_probe_write(void *p, int v);
 
+/*
+ * A worker thread's first error, for the main thread to assert on (the
+ * test framework asserts only there): counts every error in *@errors and
+ * formats the first into @msg.  Test files wrap it per worker type:
+ *   #define wfail(w, ...) kt_worker_error(&(w)->errors, (w)->msg, sizeof((w)->msg), __VA_ARGS__)
+ */
+void kt_worker_error(int *errors, char *msg, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 void kt_pattern_write(struct kmm_page *page, unsigned order, uint64_t tag);
 /* True when the block still holds the pattern of @tag. */
 bool kt_pattern_ok(struct kmm_page *page, unsigned order, uint64_t tag);

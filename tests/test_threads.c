@@ -37,19 +37,8 @@ struct worker {
 	unsigned long allocs, frees, failed;
 };
 
-static void fail(struct worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void fail(struct worker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->errors++)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
-	va_end(ap);
-}
+/* A worker's first error (kmm_test.h). */
+#define fail(w, ...) kt_worker_error(&(w)->errors, (w)->msg, sizeof((w)->msg), __VA_ARGS__)
 
 static const kmm_gfp_t worker_gfps[] = {
 	KMM_GFP_KERNEL,

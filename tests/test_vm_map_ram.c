@@ -1602,18 +1602,8 @@ struct worker {
 	unsigned last_count[TH_HELD];
 };
 
-static void wfail(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void wfail(struct worker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->errors++)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
-	va_end(ap);
-}
+/* A worker's first error (kmm_test.h). */
+#define wfail(w, ...) kt_worker_error(&(w)->errors, (w)->msg, sizeof((w)->msg), __VA_ARGS__)
 
 /* Pages for a slot, from any thread (no Criterion assertion here). */
 static struct kmm_page **th_pages(struct worker *w)

@@ -2210,18 +2210,8 @@ struct vworker {
 	unsigned long allocs, frees;
 };
 
-static void vfail(struct vworker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void vfail(struct vworker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->errors++)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
-	va_end(ap);
-}
+/* A worker's first error (kmm_test.h). */
+#define vfail(w, ...) kt_worker_error(&(w)->errors, (w)->msg, sizeof((w)->msg), __VA_ARGS__)
 
 struct held {
 	unsigned char *p;
