@@ -55,7 +55,6 @@ struct vmap_block {
 	struct kmm_list_head purge;
 	struct kmm_rb_node xa_node;
 	unsigned cpu;
-	int node;
 	struct kmm_rcu_head rcu_head;
 };
 
@@ -65,6 +64,8 @@ struct vmap_block_queue {
 	kmm_port_spinlock_t xa_lock;
 	struct kmm_rb_root vmap_blocks;		/* by va_start */
 	unsigned long nr_blocks;
+	/* vm_map_ram() calls on this CPU by path: per CPU, off shared lines */
+	unsigned long nr_small, nr_large;
 };
 
 static struct {
@@ -73,7 +74,6 @@ static struct {
 	unsigned nr_cpus;
 	struct kmm_objcache vb_cache;
 	atomic_ulong nr_blocks_made, nr_blocks_freed, nr_blocks_purged;
-	atomic_ulong nr_small, nr_large;
 } vbs;
 
 /* ---- RCU lists: writers under vbq->lock, readers under rcu_read_lock --- */
@@ -259,7 +259,6 @@ static void *new_vmap_block(unsigned order, unsigned count, kmm_gfp_t gfp, int n
 	vb->dirty = 0;
 	vb->dirty_min = BITS;
 	vb->dirty_max = 0;
-	vb->node = node;
 	bitmap_set_range(vb->used_map, 0, 1UL << order);
 	vb->count[0] = (unsigned char)count;
 	kmm_list_init(&vb->purge);
@@ -456,7 +455,8 @@ void *kmm_vm_map_ram_prot(struct kmm_page **pages, unsigned int count, int node,
 		mem = vb_alloc(count, KMM_GFP_KERNEL, node);
 		if (!mem)
 			return NULL;
-		atomic_fetch_add(&vbs.nr_small, 1);
+		__atomic_fetch_add(&vbs.queues[kmm_smp_processor_id() % vbs.nr_cpus].nr_small, 1,
+				   __ATOMIC_RELAXED);
 	} else {
 		int err = 0;
 		struct kmm_vmap_area *va = kmm__alloc_vmap_area(size, KMM_PAGE_SIZE,
@@ -466,7 +466,8 @@ void *kmm_vm_map_ram_prot(struct kmm_page **pages, unsigned int count, int node,
 		if (!va)
 			return NULL;
 		mem = (void *)va->va_start;
-		atomic_fetch_add(&vbs.nr_large, 1);
+		__atomic_fetch_add(&vbs.queues[kmm_smp_processor_id() % vbs.nr_cpus].nr_large, 1,
+				   __ATOMIC_RELAXED);
 	}
 	addr = (unsigned long)mem;
 	prot.pgprot |= KMM__PAGE_NX;
@@ -560,12 +561,12 @@ void kmm_vmap_block_get_stats(struct kmm_vmap_block_stats *st)
 	st->nr_made = atomic_load(&vbs.nr_blocks_made);
 	st->nr_freed = atomic_load(&vbs.nr_blocks_freed);
 	st->nr_purged = atomic_load(&vbs.nr_blocks_purged);
-	st->nr_small = atomic_load(&vbs.nr_small);
-	st->nr_large = atomic_load(&vbs.nr_large);
 	for (cpu = 0; cpu < vbs.nr_cpus; cpu++) {
 		struct vmap_block_queue *q = &vbs.queues[cpu];
 		struct kmm_rb_node *n;
 
+		st->nr_small += __atomic_load_n(&q->nr_small, __ATOMIC_RELAXED);
+		st->nr_large += __atomic_load_n(&q->nr_large, __ATOMIC_RELAXED);
 		kmm_port_spin_lock(&q->xa_lock);
 		st->nr_blocks += q->nr_blocks;
 		for (n = kmm_rb_first(&q->vmap_blocks); n; n = kmm_rb_next(n)) {
