@@ -9,7 +9,7 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same 29 small functions.
+ * A kernel adopting kmm implements the same 31 small functions.
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free
@@ -24,6 +24,8 @@
  *   8. RCU                    kmm_port_rcu_read_lock/unlock,
  *                             kmm_port_synchronize_rcu, kmm_port_call_rcu,
  *                             kmm_port_rcu_barrier
+ *   9. deferred work          kmm_port_schedule_work,
+ *                             kmm_port_cancel_work_sync
  *
  * Failure injection of host calls (issue "reliability") is done by the core
  * around these hooks, not inside them.
@@ -226,5 +228,39 @@ void kmm_port_call_rcu(struct kmm_rcu_head *head, void (*func)(struct kmm_rcu_he
  * Context: may sleep; never inside a read-side critical section.
  */
 void kmm_port_rcu_barrier(void);
+
+/* ---- 9. deferred work --------------------------------------------------- */
+
+/*
+ * A delayed work item (the kernel's delayed_work on system_unbound_wq):
+ * the core's background jobs, today kvfree_rcu()'s monitor and page-cache
+ * refill.  Hosted: one worker thread, "kmm-events", started at the first
+ * schedule, runs due items in deadline order.  Freestanding reference:
+ * the item runs at once, inside kmm_port_schedule_work().
+ */
+struct kmm_work {
+	void *opaque[4];	/* the port's own state (list, deadline, flags) */
+	void (*func)(struct kmm_work *work);
+};
+
+/**
+ * kmm_port_schedule_work - run @func(@work) once, on a worker, in
+ * @delay_ns nanoseconds.  An item already pending keeps its place unless
+ * the new deadline is earlier (then it moves there: the kernel's
+ * mod_delayed_work when that shortens the wait); an item that is running
+ * is queued again.
+ * Context: any; the caller must hold no lock that @func takes (the
+ * freestanding port calls @func right here).
+ */
+void kmm_port_schedule_work(struct kmm_work *work, void (*func)(struct kmm_work *work),
+			    uint64_t delay_ns);
+
+/**
+ * kmm_port_cancel_work_sync - take @work off the queue if pending and wait
+ * until a running @func(@work) has returned.  Afterwards @work is idle
+ * and may be freed.  A never-scheduled zeroed @work is idle.
+ * Context: may sleep; never from @func itself.
+ */
+void kmm_port_cancel_work_sync(struct kmm_work *work);
 
 #endif /* KMM_PORT_H */

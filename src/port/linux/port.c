@@ -900,3 +900,163 @@ void kmm_port_rcu_barrier(void)
 	urcu_bp_barrier();
 	rcu_tsan_acquire();
 }
+
+/* ---- 9. deferred work ---------------------------------------------------- */
+
+/*
+ * One worker thread ("kmm-events", the kernel's system_unbound_wq) runs
+ * due items in deadline order.  work_lock guards the queue and every
+ * item's port state; it is never held while an item's function runs.
+ * The thread starts at the first schedule and then waits for work for as
+ * long as the process lives; a child of fork() starts its own.
+ */
+struct work_state {
+	struct kmm_work *next;
+	uint64_t deadline;
+	uintptr_t pending;	/* on the queue */
+	uintptr_t unused;
+};
+_Static_assert(sizeof(struct work_state) <= sizeof(((struct kmm_work *)0)->opaque),
+	       "work_state does not fit kmm_work");
+
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cond;	/* queue changed (CLOCK_MONOTONIC) */
+static pthread_cond_t work_done;	/* an item finished running */
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
+static struct kmm_work *work_queue;	/* sorted by deadline */
+static struct kmm_work *work_running;
+static bool work_thread_started;
+
+static struct work_state *ws(struct kmm_work *w)
+{
+	return (struct work_state *)(void *)w->opaque;
+}
+
+static void work_unlink_locked(struct kmm_work *w)
+{
+	struct kmm_work **pp = &work_queue;
+
+	while (*pp != w)
+		pp = &ws(*pp)->next;
+	*pp = ws(w)->next;
+	ws(w)->pending = 0;
+}
+
+static void work_insert_locked(struct kmm_work *w)
+{
+	struct kmm_work **pp = &work_queue;
+
+	while (*pp && ws(*pp)->deadline <= ws(w)->deadline)
+		pp = &ws(*pp)->next;
+	ws(w)->next = *pp;
+	*pp = w;
+	ws(w)->pending = 1;
+}
+
+static void *work_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&work_lock);
+	for (;;) {
+		struct kmm_work *w = work_queue;
+		uint64_t now = kmm_port_clock_ns();
+		void (*fn)(struct kmm_work *work);
+
+		if (!w) {
+			pthread_cond_wait(&work_cond, &work_lock);
+			continue;
+		}
+		if (ws(w)->deadline > now) {
+			struct timespec ts = {
+				.tv_sec = (time_t)(ws(w)->deadline / 1000000000u),
+				.tv_nsec = (long)(ws(w)->deadline % 1000000000u),
+			};
+
+			pthread_cond_timedwait(&work_cond, &work_lock, &ts);
+			continue;
+		}
+		work_unlink_locked(w);
+		work_running = w;
+		fn = w->func;	/* a concurrent schedule rewrites it under the lock */
+		pthread_mutex_unlock(&work_lock);
+		fn(w);
+		pthread_mutex_lock(&work_lock);
+		work_running = NULL;
+		pthread_cond_broadcast(&work_done);
+	}
+	return NULL;
+}
+
+static void work_atfork_child(void)
+{
+	/* The parent's worker did not come along; neither does its queue. */
+	pthread_mutex_init(&work_lock, NULL);
+	work_queue = NULL;
+	work_running = NULL;
+	work_thread_started = false;
+}
+
+static void work_init_once(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&work_cond, &a);
+	pthread_condattr_destroy(&a);
+	pthread_cond_init(&work_done, NULL);
+	pthread_atfork(NULL, NULL, work_atfork_child);
+}
+
+void kmm_port_schedule_work(struct kmm_work *work, void (*func)(struct kmm_work *work),
+			    uint64_t delay_ns)
+{
+	uint64_t deadline = kmm_port_clock_ns() + delay_ns;
+
+	pthread_once(&work_once, work_init_once);
+	pthread_mutex_lock(&work_lock);
+	if (!work_thread_started) {
+		pthread_attr_t attr;
+		pthread_t t;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, work_thread, NULL) == 0) {
+			pthread_setname_np(t, "kmm-events");
+			work_thread_started = true;
+		}
+		pthread_attr_destroy(&attr);
+		if (!work_thread_started) {
+			/* No thread to be had: run it here, as the reference port does. */
+			pthread_mutex_unlock(&work_lock);
+			kmm_port_log(KMM_LOG_WARNING,
+				     "port: cannot start the kmm-events worker; running deferred work inline");
+			func(work);
+			return;
+		}
+	}
+	work->func = func;
+	if (ws(work)->pending) {
+		if (deadline >= ws(work)->deadline) {
+			pthread_mutex_unlock(&work_lock);
+			return;
+		}
+		work_unlink_locked(work);
+	}
+	ws(work)->deadline = deadline;
+	work_insert_locked(work);
+	if (work_queue == work)
+		pthread_cond_signal(&work_cond);
+	pthread_mutex_unlock(&work_lock);
+}
+
+void kmm_port_cancel_work_sync(struct kmm_work *work)
+{
+	pthread_once(&work_once, work_init_once);
+	pthread_mutex_lock(&work_lock);
+	if (ws(work)->pending)
+		work_unlink_locked(work);
+	while (work_running == work)
+		pthread_cond_wait(&work_done, &work_lock);
+	pthread_mutex_unlock(&work_lock);
+}

@@ -398,3 +398,30 @@ void kmm_port_rcu_barrier(void)
 {
 	rcu_run_pending();
 }
+
+/*
+ * Deferred work on one CPU with no threads: the item runs at once.  The
+ * core schedules only with no lock held, so this is what a worker that
+ * got the CPU immediately would do.  An item scheduled again from inside
+ * a running item is dropped (it would otherwise recurse for as long as
+ * its reason persists, e.g. kvfree_rcu channels held by a reader); the
+ * core's next call schedules it anew.
+ */
+static bool work_running;
+
+void kmm_port_schedule_work(struct kmm_work *work, void (*func)(struct kmm_work *work),
+			    uint64_t delay_ns)
+{
+	(void)delay_ns;
+	if (work_running)
+		return;
+	work->func = func;
+	work_running = true;
+	func(work);
+	work_running = false;
+}
+
+void kmm_port_cancel_work_sync(struct kmm_work *work)
+{
+	(void)work;
+}
