@@ -18,5 +18,6 @@
 #include <kmm/va_alloc.h>
 #include <kmm/pgtable.h>
 #include <kmm/vmalloc.h>
+#include <kmm/kvfree_rcu.h>
 
 #endif

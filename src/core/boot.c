@@ -29,6 +29,7 @@
 #include <kmm/pgtable.h>
 #include <kmm/stat.h>
 #include <kmm/vmalloc.h>
+#include <kmm/kvfree_rcu.h>
 
 struct kmm_machine kmm_machine;
 
@@ -611,6 +612,14 @@ int kmm_boot(const char *cmdline)
 		kmm_machine.booted = false;
 		goto fail_va;
 	}
+	ret = kmm__kvfree_rcu_init(kmm_machine.nr_cpus);
+	if (ret) {
+		kmm_pr_err("boot: cannot set up kvfree_rcu (%d)", ret);
+		kmm__vmalloc_fini();
+		kmm_mm_free_pgtables(&kmm_init_mm);
+		kmm_machine.booted = false;
+		goto fail_va;
+	}
 	/* Fault injection starts with the first allocation after boot. */
 	if (params.fail_page_alloc[0])
 		kmm_fault_setup(&kmm_fail_page_alloc, params.fail_page_alloc,
@@ -638,6 +647,7 @@ void kmm_shutdown(void)
 {
 	if (!kmm_machine.booted)
 		return;
+	kmm__kvfree_rcu_fini();	/* frees into vmalloc: first */
 	kmm__vmalloc_fini();
 	kmm_mm_free_pgtables(&kmm_init_mm);
 	kmm_port_va_release();
