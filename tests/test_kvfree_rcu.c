@@ -446,3 +446,100 @@ Test(kvfree_rcu, eight_cpus_queue_and_barrier, .timeout = 240)
 	assert_all_back("eight CPUs");
 	cr_assert_eq(stats().nr_freed, (unsigned long)TH_N * TH_OPS);
 }
+
+/* ---- the port's deferred work under the monitor ------------------------------ */
+
+struct probe_work {
+	struct kmm_work work;
+	atomic_int runs;
+	atomic_ullong ran_at;
+	atomic_int hold;	/* >0: the function waits while it is set */
+	atomic_int again;	/* schedule itself again this many times */
+};
+
+static void probe_fn(struct kmm_work *w)
+{
+	struct probe_work *p = kmm_container_of(w, struct probe_work, work);
+
+	atomic_store(&p->ran_at, kmm_port_clock_ns());
+	atomic_fetch_add(&p->runs, 1);
+	while (atomic_load(&p->hold))
+		sleep_ms(1);
+	if (atomic_load(&p->again) > 0) {
+		atomic_fetch_sub(&p->again, 1);
+		kmm_port_schedule_work(w, probe_fn, 0);
+	}
+}
+
+static void *sleep_then_release(void *arg)
+{
+	struct probe_work *p = arg;
+
+	sleep_ms(50);
+	atomic_store(&p->hold, 0);
+	return NULL;
+}
+
+TestSuite(port_work, .timeout = 30);
+
+Test(port_work, runs_once_after_its_delay)
+{
+	static struct probe_work p;
+	uint64_t t0 = kmm_port_clock_ns();
+
+	kmm_port_schedule_work(&p.work, probe_fn, 30000000);
+	sleep_ms(5);
+	cr_assert_eq(atomic_load(&p.runs), 0, "ran before its deadline");
+	cr_assert(wait_for(atomic_load(&p.runs) == 1, 5000));
+	cr_assert_geq(atomic_load(&p.ran_at) - t0, 30000000ULL);
+	sleep_ms(50);
+	cr_assert_eq(atomic_load(&p.runs), 1, "ran once");
+}
+
+Test(port_work, pending_item_moves_only_earlier)
+{
+	static struct probe_work p;
+	uint64_t t0 = kmm_port_clock_ns();
+
+	kmm_port_schedule_work(&p.work, probe_fn, 100000000);
+	kmm_port_schedule_work(&p.work, probe_fn, 2000000000);	/* later: ignored */
+	kmm_port_schedule_work(&p.work, probe_fn, 20000000);	/* earlier: moves */
+	cr_assert(wait_for(atomic_load(&p.runs) == 1, 5000));
+	cr_assert_lt(atomic_load(&p.ran_at) - t0, 100000000ULL, "not brought forward");
+	sleep_ms(150);
+	cr_assert_eq(atomic_load(&p.runs), 1, "one pending item runs once");
+}
+
+Test(port_work, cancel_sync_dequeues_and_waits)
+{
+	static struct probe_work a, b;
+
+	kmm_port_schedule_work(&a.work, probe_fn, 20000000);
+	kmm_port_cancel_work_sync(&a.work);
+	sleep_ms(60);
+	cr_assert_eq(atomic_load(&a.runs), 0, "a cancelled item ran");
+
+	atomic_store(&b.hold, 1);
+	kmm_port_schedule_work(&b.work, probe_fn, 0);
+	cr_assert(wait_for(atomic_load(&b.runs) == 1, 5000));
+	/* b is running and holds: release it from another thread. */
+	{
+		pthread_t th;
+
+		cr_assert_eq(pthread_create(&th, NULL, sleep_then_release, &b), 0);
+		kmm_port_cancel_work_sync(&b.work);
+		cr_assert_eq(atomic_load(&b.hold), 0, "returned before the item finished");
+		pthread_join(th, NULL);
+	}
+}
+
+Test(port_work, rescheduled_from_inside_runs_again)
+{
+	static struct probe_work p;
+
+	atomic_store(&p.again, 2);
+	kmm_port_schedule_work(&p.work, probe_fn, 0);
+	cr_assert(wait_for(atomic_load(&p.runs) == 3, 5000));
+	kmm_port_cancel_work_sync(&p.work);
+	cr_assert_eq(atomic_load(&p.runs), 3);
+}
