@@ -580,8 +580,12 @@ void kmm__kvfree_rcu_fini(void)
 		return;
 	kmm_kvfree_rcu_barrier();
 	ks.initialized = false;
-	for (c = 0; c < ks.nr_cpus; c++)
+	/* Nothing may still wait on the worker for memory about to go. */
+	for (c = 0; c < ks.nr_cpus; c++) {
+		kmm_port_cancel_work_sync(&ks.cpus[c].monitor_work);
+		kmm_port_cancel_work_sync(&ks.cpus[c].page_cache_work);
 		kmm_port_spin_destroy(&ks.cpus[c].lock);
+	}
 	kmm_port_meta_free(ks.cpus, sizeof(*ks.cpus) * ks.nr_cpus);
 	ks.cpus = NULL;
 	ks.nr_cpus = 0;
