@@ -35,12 +35,16 @@
  *   kmm___vmalloc_node() returned (not a pointer into it).  NULL is ignored.
  *
  * The pointer goes into the current CPU's bulk block; a new block comes
- * from the CPU's cache of spare pages, else from the page allocator
- * (GFP_NOWAIT with @head, GFP_KERNEL | __GFP_NORETRY without).  When there
- * is none: with @head the object is linked through @head (never in shadow
- * mode, where the object is not memory: there the call waits like the
- * headless one); without it the caller waits for a grace period and frees
- * @ptr itself, as the kernel's mightsleep fallback does.
+ * from the CPU's cache of spare pages.  With @head nothing is allocated
+ * (the call never sleeps): when the cache is empty the object is linked
+ * through @head and a refill of the cache is scheduled.  Without @head a
+ * block page comes from the page allocator (GFP_KERNEL | __GFP_NORETRY);
+ * when there is none the caller waits for a grace period and frees @ptr
+ * itself, as the kernel's mightsleep fallback does.  Shadow mode never
+ * writes the object (it is not memory): there a two-argument call that
+ * finds no spare page takes a block, or failing that a small node for
+ * the pointer, from metadata memory, which does not sleep either; only
+ * when even that fails does it wait like the headless form.
  *
  * Context: with @head any context that may take a spinlock (krcp->lock);
  * without it process context that may sleep, outside rcu_read_lock().
@@ -79,7 +83,9 @@ void kmm_kvfree_rcu_get_stats(struct kmm_kvfree_rcu_stats *st);
  * kmm_kvfree_rcu_validate - every CPU's counters against its blocks and
  * head list, block fill levels, the page cache, the channels, and
  * queued = freed + pending + in flight.
- * Context: takes every krcp->lock in turn.  Return: 0 or -EINVAL (logged).
+ * Context: takes every krcp->lock in turn; exact only while no other
+ * thread queues or frees (a channel may be between its CPU and the page
+ * allocator).  Return: 0 or -EINVAL (logged).
  */
 int kmm_kvfree_rcu_validate(void);
 

@@ -62,7 +62,7 @@ struct kvfree_bulk {
 	struct kvfree_bulk *next;
 	unsigned long nr_records;
 	struct kmm_page *page;		/* the page it lives in; NULL: metadata */
-	unsigned long cpu;		/* whose cache it returns to */
+	unsigned long cpu;		/* the CPU whose lists it may be on */
 	void *records[KMM_KVFREE_BULK_MAX_ENTR];
 };
 _Static_assert(sizeof(struct kvfree_bulk) == KMM_PAGE_SIZE,
@@ -205,6 +205,60 @@ static void schedule_monitor(struct kfree_rcu_cpu *krcp, unsigned long count)
 			       KMM_KFREE_DRAIN_NS);
 }
 
+/* A head allocated on the side (shadow mode), freed with its object. */
+static void side_head_marker(struct kmm_rcu_head *head)
+{
+	(void)head;
+}
+
+/*
+ * Shadow mode's two-argument call: a spare page, else a block or a side
+ * head from metadata memory (which does not sleep), else the wait.
+ */
+static void kvfree_call_rcu_shadow(struct kfree_rcu_cpu *krcp, void *ptr)
+{
+	struct kvfree_bulk *fresh = NULL;
+	struct kmm_rcu_head *side = NULL;
+	unsigned long count;
+	bool queued;
+
+	kmm_port_spin_lock(&krcp->lock);
+	queued = bulk_add_locked(krcp, ptr);
+	kmm_port_spin_unlock(&krcp->lock);
+	if (!queued) {
+		fresh = bulk_page_alloc(KMM_GFP_NOWAIT, krcp->cpu);
+		if (!fresh)
+			side = kmm_port_meta_alloc(sizeof(*side));
+	}
+	kmm_port_spin_lock(&krcp->lock);
+	if (!queued && fresh) {
+		bulk_add_new_locked(krcp, fresh, ptr);
+		queued = true;
+	} else if (!queued && side) {
+		side->opaque[0] = krcp->head;
+		side->opaque[1] = ptr;
+		side->func = side_head_marker;
+		krcp->head = side;
+		krcp->nr_head++;
+		queued = true;
+	}
+	krcp->nr_queued++;
+	if (queued) {
+		krcp->count++;
+	} else {
+		krcp->nr_sync++;
+		krcp->nr_freed++;
+	}
+	count = krcp->count;
+	kmm_port_spin_unlock(&krcp->lock);
+	if (!queued) {
+		kmm_port_synchronize_rcu();
+		kmm_kvfree(ptr);
+		return;
+	}
+	schedule_monitor(krcp, count);
+}
+
 void kmm_kvfree_call_rcu(struct kmm_rcu_head *head, void *ptr)
 {
 	struct kfree_rcu_cpu *krcp;
@@ -219,10 +273,13 @@ void kmm_kvfree_call_rcu(struct kmm_rcu_head *head, void *ptr)
 		kmm_pr_warn("kvfree_rcu: %p freed before boot or after shutdown; ignored", ptr);
 		return;
 	}
-	if (ks.shadow)
-		head = NULL;	/* the object is not memory: never write it */
 	cpu = kmm_smp_processor_id();
 	krcp = &ks.cpus[cpu];
+	if (ks.shadow && head) {
+		/* The object is not memory: never write it; nor sleep. */
+		kvfree_call_rcu_shadow(krcp, ptr);
+		return;
+	}
 
 	kmm_port_spin_lock(&krcp->lock);
 	queued = bulk_add_locked(krcp, ptr);
@@ -288,6 +345,8 @@ static void kfree_rcu_work(struct kmm_rcu_head *rcu)
 		struct kmm_rcu_head *hn = h->opaque[0];
 
 		kmm_kvfree(h->opaque[1]);	/* the head lives in it: read first */
+		if (h->func == side_head_marker)
+			kmm_port_meta_free(h, sizeof(*h));
 		h = hn;
 	}
 
@@ -392,6 +451,7 @@ void kmm_kvfree_rcu_barrier(void)
 	for (c = 0; c < ks.nr_cpus; c++) {
 		struct kfree_rcu_cpu *krcp = &ks.cpus[c];
 		struct kvfree_bulk *spare;
+		unsigned long pending;
 
 		kmm_port_cancel_work_sync(&krcp->page_cache_work);
 		for (;;) {
@@ -408,8 +468,14 @@ void kmm_kvfree_rcu_barrier(void)
 			else
 				break;
 		}
+		/* A running monitor has issued its call_rcu() once this returns. */
 		kmm_port_cancel_work_sync(&krcp->monitor_work);
 		kmm_port_rcu_barrier();
+		kmm_port_spin_lock(&krcp->lock);
+		pending = krcp->count;	/* queued meanwhile: its monitor was cancelled */
+		kmm_port_spin_unlock(&krcp->lock);
+		if (pending)
+			schedule_monitor(krcp, pending);
 		/* No shrinker here: the spare pages go back now. */
 		kmm_port_spin_lock(&krcp->lock);
 		spare = krcp->cache;
@@ -451,14 +517,14 @@ void kmm_kvfree_rcu_get_stats(struct kmm_kvfree_rcu_stats *st)
 
 /* Objects in a bulk chain and a head list; -1 when a block is malformed. */
 static long collection_count(const struct kvfree_bulk *b, const struct kmm_rcu_head *h,
-			     unsigned long *blocks)
+			     unsigned cpu, unsigned long *blocks)
 {
 	long n = 0;
 	bool first = true;
 
 	for (; b; b = b->next, first = false) {
 		if (b->nr_records == 0 || b->nr_records > KMM_KVFREE_BULK_MAX_ENTR ||
-		    (!first && b->nr_records != KMM_KVFREE_BULK_MAX_ENTR))
+		    (!first && b->nr_records != KMM_KVFREE_BULK_MAX_ENTR) || b->cpu != cpu)
 			return -1;
 		n += (long)b->nr_records;
 		(*blocks)++;
@@ -474,14 +540,19 @@ static int validate_cpu(struct kfree_rcu_cpu *krcp, unsigned long *blocks)
 	unsigned i, nc = 0;
 	long n;
 
-	n = collection_count(krcp->bulk, krcp->head, blocks);
+	n = collection_count(krcp->bulk, krcp->head, krcp->cpu, blocks);
 	if (n < 0 || (unsigned long)n != krcp->count) {
 		kmm_pr_err("kvfree_rcu: CPU %u holds %ld objects, counts %lu",
 			   krcp->cpu, n, krcp->count);
 		return -KMM_EINVAL;
 	}
-	for (b = krcp->cache; b; b = b->next)
+	for (b = krcp->cache; b; b = b->next) {
+		if (b->cpu != krcp->cpu) {
+			kmm_pr_err("kvfree_rcu: CPU %u caches a page of CPU %lu", krcp->cpu, b->cpu);
+			return -KMM_EINVAL;
+		}
 		nc++;
+	}
 	*blocks += nc;
 	if (nc != krcp->nr_cache || nc > KMM_RCU_MIN_CACHED_OBJS) {
 		kmm_pr_err("kvfree_rcu: CPU %u caches %u pages, counts %u (at most %d)",
@@ -499,7 +570,7 @@ static int validate_cpu(struct kfree_rcu_cpu *krcp, unsigned long *blocks)
 			}
 			continue;
 		}
-		n = collection_count(ch->bulk, ch->head, blocks);
+		n = collection_count(ch->bulk, ch->head, krcp->cpu, blocks);
 		if (n <= 0 || (unsigned long)n != ch->count) {
 			kmm_pr_err("kvfree_rcu: CPU %u channel %u holds %ld objects, counts %lu",
 				   krcp->cpu, i, n, ch->count);

@@ -68,6 +68,8 @@
 
 #include "port_linux.h"
 
+static void rcu_register_early(void);
+
 #define PORT_PAGE_SIZE ((size_t)KMM_PAGE_SIZE)
 
 /* x86-64 PAGE_OFFSET and VMALLOC_START (4-level paging, no KASLR). */
@@ -369,6 +371,7 @@ int kmm_port_phys_init(unsigned nr_nodes, const uint64_t *node_start_pfn,
 		port_err("port: phys_init: physical memory already exists");
 		return -EINVAL;
 	}
+	rcu_register_early();	/* the booting thread is a CPU too */
 	ret = phys_check_args(nr_nodes, node_start_pfn, node_pages, mode,
 			      direct_map, &max_pfn);
 	if (ret)
@@ -727,6 +730,7 @@ unsigned kmm_port_cpu(void)
 void kmm_port_bind_cpu(int cpu)
 {
 	bound_cpu = cpu < 0 ? -1 : cpu;
+	rcu_register_early();
 }
 
 unsigned kmm_port_nr_host_cpus(void)
@@ -867,6 +871,24 @@ void kmm_port_rcu_read_lock(void)
 	urcu_bp_read_lock();
 }
 
+/*
+ * urcu-bp registers a thread at its first read lock and maps its registry
+ * then; liburcu aborts when the host refuses that mapping (a process at
+ * vm.max_map_count).  A thread that becomes a CPU (kmm_port_bind_cpu(),
+ * the booting thread) registers at once, while mappings are still to be
+ * had.
+ */
+static void rcu_register_early(void)
+{
+	static __thread bool registered;
+
+	if (registered)
+		return;
+	urcu_bp_read_lock();
+	urcu_bp_read_unlock();
+	registered = true;
+}
+
 void kmm_port_rcu_read_unlock(void)
 {
 	rcu_tsan_release();
@@ -989,8 +1011,15 @@ static void *work_thread(void *arg)
 
 static void work_atfork_child(void)
 {
+	struct kmm_work *w, *next;
+
 	/* The parent's worker did not come along; neither does its queue. */
 	pthread_mutex_init(&work_lock, NULL);
+	for (w = work_queue; w; w = next) {
+		next = ws(w)->next;
+		ws(w)->next = NULL;
+		ws(w)->pending = 0;
+	}
 	work_queue = NULL;
 	work_running = NULL;
 	work_thread_started = false;
