@@ -5,6 +5,7 @@
  *   kmm run     the main job: mixed workload, checked bytes, reports
  *   kmm info    one /proc report, optionally after the workload
  *   kmm bench   the benchmarks of bench/ (when built in)
+ *   kmm test-vmalloc  the kernel's lib/test_vmalloc.c module (test_vmalloc.c)
  *
  * Exit status: 0 success, 1 failure, 2 usage error.
  */
@@ -20,6 +21,7 @@
 #include <kmm/vmalloc.h>
 
 #include "replay.h"
+#include "test_vmalloc.h"
 #include "workload.h"
 
 #ifdef KMM_HAVE_BENCH
@@ -314,6 +316,7 @@ static const struct {
 	{ "info", cmd_info, "print /proc reports (buddyinfo, pagetypeinfo, zoneinfo, meminfo)" },
 	{ "replay", kmm_replay_main, "replay a kernel's vmalloc trace and measure placement fidelity" },
 	{ "bench", cmd_bench, "run the benchmarks and print kmm vs baseline ratios" },
+	{ "test-vmalloc", kmm_test_vmalloc_main, "the kernel's vmalloc test module (lib/test_vmalloc.c)" },
 };
 
 static void usage(FILE *f)
