@@ -9,13 +9,13 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same 31 small functions.
+ * A kernel adopting kmm implements the same 33 small functions.
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free
  *   2. physical memory        kmm_port_phys_init/fini
  *   3. kernel VA + mappings   kmm_port_va_reserve/release, kmm_port_map,
- *                             kmm_port_unmap
+ *                             kmm_port_unmap, kmm_port_user_reserve/release
  *   4. locks                  kmm_port_lock_*, kmm_port_spin_*
  *   5. CPUs                   kmm_port_cpu, kmm_port_bind_cpu,
  *                             kmm_port_nr_host_cpus
@@ -93,6 +93,23 @@ int kmm_port_va_reserve(size_t size, uintptr_t *base);
 
 /** kmm_port_va_release - release the reservation of kmm_port_va_reserve(). */
 void kmm_port_va_release(void);
+
+/**
+ * kmm_port_user_reserve - reserve @size bytes of address space for one
+ * user mm (kmm_mm_create()).
+ * @size: bytes, page aligned, > 0.
+ * @base: out: the start.  Real/strict: a PROT_NONE host reservation that
+ *   kmm_port_map()/kmm_port_unmap() accept, so the mm's user addresses are
+ *   real pointers.  Shadow: the same fake user address for every mm
+ *   (separate address spaces), never dereferenced.  A kernel port gives
+ *   each mm its own page-table root and returns its user base.
+ * Return: 0, -EINVAL, -ENOMEM.
+ * Context: may sleep.
+ */
+int kmm_port_user_reserve(size_t size, uintptr_t *base);
+
+/** kmm_port_user_release - give back a kmm_port_user_reserve() range. */
+void kmm_port_user_release(uintptr_t base, size_t size);
 
 #define KMM_PORT_PROT_READ 0x1
 #define KMM_PORT_PROT_WRITE 0x2

@@ -533,6 +533,43 @@ void kmm_port_va_release(void)
 	kva.size = 0;
 }
 
+#define SHADOW_USER_BASE 0x0000100000000000UL	/* 16 TiB: every shadow mm */
+
+int kmm_port_user_reserve(size_t size, uintptr_t *base)
+{
+	void *p;
+
+	if (!base || size == 0 || (size & (PORT_PAGE_SIZE - 1))) {
+		port_err("port: user_reserve(%#zx): empty or unaligned", size);
+		return -EINVAL;
+	}
+	if (shadow_mode()) {
+		*base = SHADOW_USER_BASE;
+		return 0;
+	}
+	p = mmap(NULL, size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		port_err("port: user_reserve: cannot reserve %zu bytes: %s", size,
+			 strerror(errno));
+		return -ENOMEM;
+	}
+	if (kmm_port_linux_register_region((uintptr_t)p, size)) {
+		munmap(p, size);
+		return -ENOMEM;
+	}
+	*base = (uintptr_t)p;
+	return 0;
+}
+
+void kmm_port_user_release(uintptr_t base, size_t size)
+{
+	if (shadow_mode() || !base)
+		return;
+	kmm_port_linux_unregister_region(base);
+	munmap((void *)base, size);
+}
+
 static int host_prot(unsigned prot)
 {
 	int p = PROT_NONE;

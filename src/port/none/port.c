@@ -262,6 +262,20 @@ void kmm_port_va_release(void)
 {
 }
 
+int kmm_port_user_reserve(size_t size, uintptr_t *base)
+{
+	if (!base || size == 0 || (size & (KMM_PAGE_SIZE - 1)))
+		return -KMM_EINVAL;
+	*base = 0x0000100000000000UL;	/* shadow only: the same for every mm */
+	return 0;
+}
+
+void kmm_port_user_release(uintptr_t base, size_t size)
+{
+	(void)base;
+	(void)size;
+}
+
 int kmm_port_map(uintptr_t va, int nid, uint64_t pfn, size_t nr_pages,
 		 unsigned prot)
 {
