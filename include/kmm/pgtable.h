@@ -22,6 +22,7 @@
 
 #include <kmm/mmzone.h>
 #include <kmm/port.h>
+#include <kmm/rbtree.h>
 
 typedef struct { uint64_t pte; } kmm_pte_t;
 typedef struct { uint64_t pgprot; } kmm_pgprot_t;
@@ -73,6 +74,15 @@ struct kmm_mm_struct {
 	atomic_ulong nr_flushes;
 	bool host_backed;		/* real/strict mode: keep the host in sync */
 	const char *name;
+	/* User mms (kmm_mm_create(), <kmm/mm.h>); unused in init_mm. */
+	bool user;
+	kmm_port_lock_t mmap_lock;	/* the VMA set (the kernel's rwsem) */
+	struct kmm_rb_root mm_rb;	/* VMAs by vm_start */
+	int map_count;			/* VMAs */
+	unsigned long mmap_base;	/* first user address */
+	unsigned long task_size;	/* first address past the mm */
+	atomic_long rss_file;		/* MM_FILEPAGES: mapped kernel/file pages */
+	atomic_long rss_anon;		/* MM_ANONPAGES */
 };
 
 /* The kernel's address space (vmalloc space lives here). */

@@ -35,6 +35,7 @@
 #define KMM_EFAULT 14
 #define KMM_EBUSY 16
 #define KMM_EEXIST 17
+#define KMM_ENODEV 19
 #define KMM_EINVAL 22
 #define KMM_ENOSPC 28
 #define KMM_ERANGE 34
