@@ -5,16 +5,22 @@
  *
  * Includes <linux/gfp.h>, <linux/mmzone.h> and <linux/mm_types.h> as the
  * kernel's does; `struct page` is kmm's struct kmm_page (see
- * <linux/mm_types.h>).
+ * <linux/mm_types.h>), `struct vm_area_struct` is struct
+ * kmm_vm_area_struct and `struct mm_struct` struct kmm_mm_struct
+ * (struct-tag macros; KMM_NO_PAGE_ALIAS turns them off).  User mappings:
+ * vm_insert_page(s), remap_pfn_range, vmf_insert_pfn, find_vma, the
+ * VM_* flags and vm_fault_t codes (<kmm/mm.h>).
  */
 #ifndef KMM_LINUX_MM_H
 #define KMM_LINUX_MM_H
 
+#include <kmm/mm.h>
 #include <kmm/mmzone.h>
 #include <kmm/page_alloc.h>
 #include <linux/gfp.h>
 #include <linux/mm_types.h>
 #include <linux/mmzone.h>
+#include <linux/pgtable.h>
 
 #ifndef PAGE_SHIFT
 #define PAGE_SHIFT KMM_PAGE_SHIFT
@@ -101,6 +107,55 @@ static inline int page_zonenum(const struct kmm_page *pg)
 static inline struct kmm_zone *page_zone(const struct kmm_page *pg)
 {
 	return kmm_page_zone(pg);
+}
+
+/* ---- user mappings (<kmm/mm.h>) ---- */
+
+#if !defined(KMM_NO_PAGE_ALIAS) && !defined(vm_area_struct)
+#define vm_area_struct kmm_vm_area_struct
+#endif
+
+typedef unsigned int vm_fault_t;
+
+#define VM_NONE KMM_VM_NONE
+#define VM_READ KMM_VM_READ
+#define VM_WRITE KMM_VM_WRITE
+#define VM_EXEC KMM_VM_EXEC
+#define VM_SHARED KMM_VM_SHARED
+#define VM_MAYREAD KMM_VM_MAYREAD
+#define VM_MAYWRITE KMM_VM_MAYWRITE
+#define VM_MAYEXEC KMM_VM_MAYEXEC
+#define VM_MAYSHARE KMM_VM_MAYSHARE
+#define VM_PFNMAP KMM_VM_PFNMAP
+#define VM_LOCKED KMM_VM_LOCKED
+#define VM_IO KMM_VM_IO
+#define VM_DONTEXPAND KMM_VM_DONTEXPAND
+#define VM_ACCOUNT KMM_VM_ACCOUNT
+#define VM_NORESERVE KMM_VM_NORESERVE
+#define VM_DONTDUMP KMM_VM_DONTDUMP
+#define VM_MIXEDMAP KMM_VM_MIXEDMAP
+
+#define VM_FAULT_OOM KMM_VM_FAULT_OOM
+#define VM_FAULT_SIGBUS KMM_VM_FAULT_SIGBUS
+#define VM_FAULT_NOPAGE KMM_VM_FAULT_NOPAGE
+
+#define find_vma kmm_find_vma
+#define vm_insert_page kmm_vm_insert_page
+#define vm_insert_pages kmm_vm_insert_pages
+#define remap_pfn_range kmm_remap_pfn_range
+#define vmf_insert_pfn kmm_vmf_insert_pfn
+#define follow_pfn kmm_follow_pfn
+#define IS_ERR_VALUE KMM_IS_ERR_VALUE
+
+/* vm_flags_set()/vm_flags_clear() of 6.3+ (the caller holds mmap_lock). */
+static inline void vm_flags_set(struct kmm_vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+
+static inline void vm_flags_clear(struct kmm_vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags &= ~flags;
 }
 
 #endif /* KMM_LINUX_MM_H */

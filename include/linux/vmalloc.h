@@ -10,6 +10,7 @@
 #ifndef KMM_LINUX_VMALLOC_H
 #define KMM_LINUX_VMALLOC_H
 
+#include <kmm/mm.h>
 #include <kmm/vmalloc.h>
 #include <linux/gfp.h>
 #include <linux/mm_types.h>
@@ -79,6 +80,9 @@ static inline struct vm_struct *alloc_vm_area(size_t size, pte_t **ptes)
 #define VMAP_MAX_ALLOC KMM_VMAP_MAX_ALLOC
 #define VMAP_BBMAP_BITS KMM_VMAP_BBMAP_BITS
 #define VMAP_BLOCK_SIZE KMM_VMAP_BLOCK_SIZE
+/* Mapping vmalloc memory to users (<kmm/mm.h>). */
+#define remap_vmalloc_range kmm_remap_vmalloc_range
+#define remap_vmalloc_range_partial kmm_remap_vmalloc_range_partial
 #define kvmalloc kmm_kvmalloc
 #define kvfree kmm_kvfree
 
