@@ -48,6 +48,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
@@ -264,6 +265,13 @@ static struct {
 	size_t len;
 } phys;
 
+int kmm_port_linux_node_memfd(unsigned nid)
+{
+	if (!phys.inited || nid >= phys.nr_nodes || phys.mode == KMM_MODE_SHADOW)
+		return -1;
+	return phys.memfd[nid];
+}
+
 /* Logged once per boot: the first host refusal that looks like the limit. */
 static atomic_bool map_count_warned;
 
@@ -422,7 +430,7 @@ int kmm_port_phys_init(unsigned nr_nodes, const uint64_t *node_start_pfn,
 		if (phys.start_pfn[i] == phys.end_pfn[i])
 			continue;
 		snprintf(name, sizeof(name), "kmm-node%u", i);
-		fd = memfd_create(name, MFD_CLOEXEC);
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0) {
 			port_err("port: phys_init: memfd_create(%s): %s", name,
 				 strerror(errno));
@@ -433,6 +441,15 @@ int kmm_port_phys_init(unsigned nr_nodes, const uint64_t *node_start_pfn,
 			port_err("port: phys_init: sizing %s to %llu bytes: %s", name,
 				 (unsigned long long)(phys.end_pfn[i] << KMM_PAGE_SHIFT),
 				 strerror(errno));
+			goto fail;
+		}
+		/*
+		 * Physical memory never changes size: sealed, so that a process
+		 * given the memfd (kmm_mm_share_send()) cannot truncate it under
+		 * us (every mapping of the lost part would SIGBUS).
+		 */
+		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+			port_err("port: phys_init: sealing %s: %s", name, strerror(errno));
 			goto fail;
 		}
 		off = (size_t)phys.start_pfn[i] << KMM_PAGE_SHIFT;

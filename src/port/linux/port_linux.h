@@ -40,4 +40,41 @@ int kmm_port_linux_register_region(uintptr_t start, size_t len);
  */
 void kmm_port_linux_unregister_region(uintptr_t start);
 
+/**
+ * kmm_port_linux_node_memfd - the memfd holding node @nid's physical
+ * memory (PFN n at offset n * PAGE_SIZE), sealed against shrinking and
+ * growing.  Return: the descriptor (owned by kmm: do not close it), or -1
+ * (shadow mode, no such node, not booted).
+ */
+int kmm_port_linux_node_memfd(unsigned nid);
+
+/* ---- handing a user mapping to another process ------------------------- */
+
+struct kmm_mm_struct;
+
+/**
+ * kmm_mm_share_send - hand [@addr, @addr + @len) of user mm @mm to the
+ * process at the other end of the Unix-domain socket @sock: one message
+ * carrying the node memfds (SCM_RIGHTS) and the list of runs (PFN-
+ * contiguous, same protection) the range maps; unmapped pages are holes.
+ * What the receiver can reach: every page of every node memfd sent (they
+ * are the machine's physical memory), not only the pages of the range;
+ * it cannot resize them (they are sealed).  Send only to a process you
+ * would give that memory.
+ * Context: takes @mm's mmap_lock.  Return: 0; -EINVAL (bad range, shadow
+ * mode, nothing mapped); -ENOMEM; -errno of sendmsg().
+ */
+int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
+		      unsigned long len);
+
+/**
+ * kmm_mm_share_recv - receive what kmm_mm_share_send() sent on @sock and
+ * map it, in this process, at a new address of the same length: the
+ * same pages, the same protections, holes PROT_NONE.  Needs no booted
+ * kmm (any process may call it).
+ * Return: the address and *@len, or NULL with errno set (EPROTO for a
+ * malformed message).  munmap(addr, *len) undoes it.
+ */
+void *kmm_mm_share_recv(int sock, size_t *len);
+
 #endif /* KMM_PORT_LINUX_H */
