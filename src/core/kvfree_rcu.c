@@ -342,10 +342,12 @@ static void kfree_rcu_work(struct kmm_rcu_head *rcu)
 		for (i = 0; i < b->nr_records; i++)
 			kmm_kvfree(b->records[i]);
 	while (h) {
+		/* The head lives in the object (or on the side): read it first. */
 		struct kmm_rcu_head *hn = h->opaque[0];
+		bool side = h->func == side_head_marker;
 
-		kmm_kvfree(h->opaque[1]);	/* the head lives in it: read first */
-		if (h->func == side_head_marker)
+		kmm_kvfree(h->opaque[1]);
+		if (side)
 			kmm_port_meta_free(h, sizeof(*h));
 		h = hn;
 	}
