@@ -9,7 +9,7 @@
  *   src/port/none/   freestanding reference: static arenas, no host memory
  *                    (shadow mode only), single CPU.
  *
- * A kernel adopting kmm implements the same 33 small functions.
+ * A kernel adopting kmm implements the same 34 small functions.
  *
  * Groups:
  *   1. metadata memory        kmm_port_meta_alloc/free
@@ -26,6 +26,8 @@
  *                             kmm_port_rcu_barrier
  *   9. deferred work          kmm_port_schedule_work,
  *                             kmm_port_cancel_work_sync
+ *  10. user page faults       kmm_port_demand_map (and the core's
+ *                             kmm_handle_user_fault, which the port calls)
  *
  * Failure injection of host calls (issue "reliability") is done by the core
  * around these hooks, not inside them.
@@ -279,5 +281,34 @@ void kmm_port_schedule_work(struct kmm_work *work, void (*func)(struct kmm_work 
  * Context: may sleep; never from @func itself.
  */
 void kmm_port_cancel_work_sync(struct kmm_work *work);
+
+/* ---- 10. user page faults ------------------------------------------------ */
+
+/**
+ * kmm_port_demand_map - make the first access to each page of [@va, @va +
+ * @nr_pages pages), inside a kmm_port_user_reserve() range, a page fault
+ * that the core resolves: the port calls kmm_handle_user_fault() for the
+ * page (from a thread of its own), and the access completes once that has
+ * mapped the page with kmm_port_map(); when it fails, the port makes the
+ * page inaccessible and the access faults as a bad one (SIGSEGV).
+ * @prot: KMM_PORT_PROT_* the range allows; other accesses fault at once.
+ * Hosted: userfaultfd (missing-page mode) over an anonymous mapping of the
+ * range; kmm_port_unmap() ends it.  A kernel port: nothing (its own page
+ * fault handler calls kmm_handle_user_fault()).
+ * Return: 0; -ENOSYS when the host offers no such faults (no
+ * userfaultfd, or not permitted); -EINVAL; -ENOMEM.
+ * Context: may sleep.
+ */
+int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot);
+
+/**
+ * kmm_handle_user_fault - provided by the core, called by the port: resolve
+ * a first access to @addr (a write when @write) in whichever user mm holds
+ * it, as handle_mm_fault() does for an anonymous VMA.
+ * Context: process context, may sleep; takes that mm's mmap_lock.
+ * Return: 0 (mapped, or already mapped); -EFAULT (no VMA, or an access
+ * its protection forbids); -ENOMEM.
+ */
+int kmm_handle_user_fault(uintptr_t addr, bool write);
 
 #endif /* KMM_PORT_H */

@@ -56,10 +56,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/userfaultfd.h>
 #include <urcu-bp.h>
 #include <urcu/call-rcu.h>
 
@@ -1142,4 +1145,120 @@ void kmm_port_cancel_work_sync(struct kmm_work *work)
 	while (work_running == work)
 		pthread_cond_wait(&work_done, &work_lock);
 	pthread_mutex_unlock(&work_lock);
+}
+
+/* ---- 10. user page faults ------------------------------------------------ */
+
+/*
+ * userfaultfd in missing-page mode: a demand range is an anonymous private
+ * mapping registered with one process-wide userfaultfd; a thread
+ * ("kmm-uffd") reads each fault, asks the core to resolve it (which maps
+ * the memfd page over the faulting one with MAP_FIXED, dropping that
+ * page's registration) and wakes the faulting thread, which retries and
+ * finds the page.  A fault the core refuses gets the page turned
+ * PROT_NONE before the wake, so the retry faults for real (SIGSEGV).
+ */
+static struct {
+	pthread_once_t once;
+	int fd;			/* -1: none to be had */
+	int err;		/* why not */
+} uffd = { .once = PTHREAD_ONCE_INIT, .fd = -1 };
+
+static void *uffd_thread(void *arg)
+{
+	(void)arg;
+	rcu_register_early();
+	for (;;) {
+		struct uffd_msg msg;
+		struct uffdio_range range;
+		ssize_t n = read(uffd.fd, &msg, sizeof(msg));
+		uintptr_t addr;
+
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n != (ssize_t)sizeof(msg))
+			return NULL;	/* closed */
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		addr = (uintptr_t)msg.arg.pagefault.address & ~(uintptr_t)(PORT_PAGE_SIZE - 1);
+		if (kmm_handle_user_fault(addr, msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE))
+			kmm_port_unmap(addr, 1);
+		range.start = addr;
+		range.len = PORT_PAGE_SIZE;
+		ioctl(uffd.fd, UFFDIO_WAKE, &range);
+	}
+}
+
+static void uffd_init(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	pthread_attr_t attr;
+	pthread_t t;
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0) {
+		uffd.err = errno;
+		return;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		uffd.err = errno;
+		close(fd);
+		return;
+	}
+	uffd.fd = fd;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, uffd_thread, NULL) != 0) {
+		uffd.err = EAGAIN;
+		uffd.fd = -1;
+		close(fd);
+	} else {
+		pthread_setname_np(t, "kmm-uffd");
+	}
+	pthread_attr_destroy(&attr);
+}
+
+int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
+{
+	struct uffdio_register reg;
+	size_t len;
+	void *p;
+	int ret, err = 0;
+
+	if (shadow_mode() || nr_pages == 0)
+		return 0;
+	ret = check_range("demand_map", va, nr_pages, &len);
+	if (ret)
+		return ret;
+	pthread_once(&uffd.once, uffd_init);
+	if (uffd.fd < 0)
+		return -ENOSYS;
+	pthread_rwlock_rdlock(&region_lock);
+	if (!region_covers_locked(va, len)) {
+		pthread_rwlock_unlock(&region_lock);
+		port_err("port: demand_map(%#lx, %zu pages): refused, not inside a kmm reservation",
+			 (unsigned long)va, nr_pages);
+		return -EINVAL;
+	}
+	p = mmap((void *)va, len, host_prot(prot),
+		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		err = errno;
+	} else {
+		reg = (struct uffdio_register){
+			.range = { .start = va, .len = len },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		if (ioctl(uffd.fd, UFFDIO_REGISTER, &reg) != 0) {
+			err = errno;
+			mmap((void *)va, len, PROT_NONE,
+			     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		}
+	}
+	pthread_rwlock_unlock(&region_lock);
+	if (err) {
+		report_map_failure("demand_map", va, len, err);
+		return err == ENOMEM ? -ENOMEM : err == EPERM ? -ENOSYS : -EINVAL;
+	}
+	return 0;
 }

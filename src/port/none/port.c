@@ -439,3 +439,12 @@ void kmm_port_cancel_work_sync(struct kmm_work *work)
 {
 	(void)work;
 }
+
+/* No host memory, so no first touch to catch. */
+int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
+{
+	(void)va;
+	(void)nr_pages;
+	(void)prot;
+	return 0;
+}
