@@ -31,6 +31,7 @@
 #define KMM_VM_MAYWRITE		0x00000020UL
 #define KMM_VM_MAYEXEC		0x00000040UL
 #define KMM_VM_MAYSHARE		0x00000080UL
+#define KMM_VM_UFFD_MISSING	0x00000200UL	/* first touches fault into kmm */
 #define KMM_VM_PFNMAP		0x00000400UL
 #define KMM_VM_LOCKED		0x00002000UL
 #define KMM_VM_IO		0x00004000UL
@@ -112,11 +113,14 @@ void kmm_mm_destroy(struct kmm_mm_struct *mm);
  * @file: a driver's mmap method, or NULL for anonymous memory (then
  *   MAP_ANONYMOUS is implied).
  *
- * Anonymous private mappings with MAP_POPULATE get zeroed
- * GFP_HIGHUSER_MOVABLE pages at once, each with a reverse map to (@mm,
- * address); without MAP_POPULATE nothing is mapped and an access faults
- * (kmm handles no user page fault yet).  Anonymous shared mappings are
- * refused (-EINVAL: no shmem).
+ * Anonymous private mappings get zeroed GFP_HIGHUSER_MOVABLE pages, each
+ * with a reverse map to (@mm, address): all at once with MAP_POPULATE,
+ * else one at first touch (real and strict mode: a real page fault,
+ * caught by the port, see kmm_handle_user_fault(); the VMA is marked
+ * VM_UFFD_MISSING).  Where the host offers no such faults (no
+ * userfaultfd) the mapping is populated at once and that is logged once.
+ * Shadow mode maps nothing without MAP_POPULATE (nothing can touch it).
+ * Anonymous shared mappings are refused (-EINVAL: no shmem).
  * Context: process context, may sleep; takes mm->mmap_lock.
  * Return: the address, or a negative errno cast to unsigned long
  * (-EINVAL: bad flags, length, alignment or range; -ENOMEM: no room, no
@@ -246,6 +250,10 @@ bool kmm_page_anon_rmap(const struct kmm_page *page, struct kmm_mm_struct **mm,
  * Context: takes mm->mmap_lock.  Return: 0 or -EINVAL (logged).
  */
 int kmm_mm_validate(struct kmm_mm_struct *mm);
+
+/* Boot-time setup and teardown of the list of user mms (boot.c). */
+void kmm__user_mms_init(void);
+void kmm__user_mms_fini(void);
 
 /* The address of a negative errno returned as unsigned long. */
 #define KMM_IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-4095)

@@ -83,6 +83,8 @@ struct kmm_mm_struct {
 	unsigned long task_size;	/* first address past the mm */
 	atomic_long rss_file;		/* MM_FILEPAGES: mapped kernel/file pages */
 	atomic_long rss_anon;		/* MM_ANONPAGES */
+	struct kmm_list_head mm_list;	/* on the list of user mms (faults) */
+	atomic_ulong nr_faults;		/* first-touch faults resolved */
 };
 
 /* The kernel's address space (vmalloc space lives here). */

@@ -39,6 +39,7 @@
 #define KMM_EINVAL 22
 #define KMM_ENOSPC 28
 #define KMM_ERANGE 34
+#define KMM_ENOSYS 38
 #define KMM_EOVERFLOW 75
 
 #define KMM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

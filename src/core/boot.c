@@ -25,6 +25,7 @@
 #include <kmm/boot.h>
 #include <kmm/fault.h>
 #include <kmm/lib.h>
+#include <kmm/mm.h>
 #include <kmm/page_alloc.h>
 #include <kmm/pgtable.h>
 #include <kmm/stat.h>
@@ -612,9 +613,11 @@ int kmm_boot(const char *cmdline)
 		kmm_machine.booted = false;
 		goto fail_va;
 	}
+	kmm__user_mms_init();
 	ret = kmm__kvfree_rcu_init(kmm_machine.nr_cpus);
 	if (ret) {
 		kmm_pr_err("boot: cannot set up kvfree_rcu (%d)", ret);
+		kmm__user_mms_fini();
 		kmm__vmalloc_fini();
 		kmm_mm_free_pgtables(&kmm_init_mm);
 		kmm_machine.booted = false;
@@ -647,6 +650,7 @@ void kmm_shutdown(void)
 {
 	if (!kmm_machine.booted)
 		return;
+	kmm__user_mms_fini();
 	kmm__kvfree_rcu_fini();	/* frees into vmalloc: first */
 	kmm__vmalloc_fini();
 	kmm_mm_free_pgtables(&kmm_init_mm);

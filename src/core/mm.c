@@ -226,6 +226,37 @@ static int zap_range(struct kmm_mm_struct *mm, unsigned long start, unsigned lon
 	return ret;
 }
 
+/* ---- the user mms, for page faults ------------------------------------------ */
+
+/*
+ * A port's fault thread knows only an address: kmm_handle_user_fault()
+ * finds its mm here (in real mode every user mm has its own host range).
+ * mm_list_lock is taken before an mm's mmap_lock; an mm leaves the list
+ * before it is torn down.
+ */
+static struct {
+	bool ready;
+	kmm_port_lock_t lock;		/* mm_list_lock */
+	struct kmm_list_head list;
+} mms;
+
+void kmm__user_mms_init(void)
+{
+	kmm_port_lock_init(&mms.lock);
+	kmm_list_init(&mms.list);
+	mms.ready = true;
+}
+
+void kmm__user_mms_fini(void)
+{
+	if (!mms.ready)
+		return;
+	if (!kmm_list_empty(&mms.list))
+		kmm_pr_warn("mm: shutdown with user mms still alive; they are forgotten");
+	mms.ready = false;
+	kmm_port_lock_destroy(&mms.lock);
+}
+
 /* ---- mm lifetime ------------------------------------------------------------ */
 
 struct kmm_mm_struct *kmm_mm_create(unsigned long size)
@@ -233,7 +264,7 @@ struct kmm_mm_struct *kmm_mm_create(unsigned long size)
 	struct kmm_mm_struct *mm;
 	uintptr_t base;
 
-	if (!kmm_machine.booted)
+	if (!kmm_machine.booted || !mms.ready)
 		return NULL;
 	if (!size)
 		size = MM_DEFAULT_SIZE;
@@ -259,6 +290,9 @@ struct kmm_mm_struct *kmm_mm_create(unsigned long size)
 	mm->mm_rb = KMM_RB_ROOT;
 	mm->mmap_base = base;
 	mm->task_size = base + size;
+	kmm_port_lock(&mms.lock);
+	kmm_list_add_tail(&mm->mm_list, &mms.list);
+	kmm_port_unlock(&mms.lock);
 	return mm;
 }
 
@@ -272,6 +306,9 @@ void kmm_mm_destroy(struct kmm_mm_struct *mm)
 		kmm_pr_warn("mm: kmm_mm_destroy(%s): not a user mm; ignored", mm->name);
 		return;
 	}
+	kmm_port_lock(&mms.lock);
+	kmm_list_del(&mm->mm_list);	/* no new fault finds it */
+	kmm_port_unlock(&mms.lock);
 	kmm_port_lock(&mm->mmap_lock);
 	while ((n = kmm_rb_first(&mm->mm_rb))) {
 		struct kmm_vm_area_struct *vma = rb_vma(n);
@@ -337,6 +374,12 @@ static int do_munmap_locked(struct kmm_mm_struct *mm, unsigned long start,
 		next = rb_vma(kmm_rb_next(&vma->vm_rb));
 		r = zap_range(mm, vma->vm_start, vma->vm_end);
 		ret = ret ? ret : r;
+		if (vma->vm_flags & KMM_VM_UFFD_MISSING) {
+			/* Pages never touched are still the port's demand mapping. */
+			r = kmm_port_unmap(vma->vm_start,
+					   (vma->vm_end - vma->vm_start) >> KMM_PAGE_SHIFT);
+			ret = ret ? ret : r;
+		}
 		vma_unlink(mm, vma);
 		vma_free(vma);
 		vma = next;
@@ -611,37 +654,130 @@ unsigned kmm_vmf_insert_pfn(struct kmm_vm_area_struct *vma, unsigned long addr,
 
 /* ---- anonymous memory ----------------------------------------------------------- */
 
+/* The PTE protection of an anonymous page: exclusive, so writable if allowed. */
+static kmm_pgprot_t anon_prot(const struct kmm_vm_area_struct *vma)
+{
+	kmm_pgprot_t prot = vma->vm_page_prot;
+
+	if (vma->vm_flags & KMM_VM_WRITE)
+		prot.pgprot |= KMM__PAGE_RW | KMM__PAGE_DIRTY;
+	return prot;
+}
+
+/* A zeroed movable page at @addr of @vma, with its reverse map (no flush). */
+static int anon_map_page(struct kmm_vm_area_struct *vma, unsigned long addr)
+{
+	struct kmm_mm_struct *mm = vma->vm_mm;
+	struct kmm_page *page = kmm_alloc_pages(KMM_GFP_HIGHUSER_MOVABLE | KMM___GFP_ZERO, 0);
+	int ret;
+
+	if (!page)
+		return -KMM_ENOMEM;
+	ret = install_pte(mm, addr, kmm_pfn_pte(kmm_page_to_pfn(page), anon_prot(vma)));
+	if (ret) {
+		kmm___free_pages(page, 0);
+		return ret;
+	}
+	page->mapping = mm;
+	page->index = addr >> KMM_PAGE_SHIFT;
+	kmm_page_set(page, KMM_PG_anon);
+	atomic_store(&page->_mapcount, 0);
+	atomic_fetch_add(&mm->rss_anon, 1);
+	return 0;
+}
+
 /* Populate [vm_start, vm_end) of a private anonymous VMA. */
 static int populate_anon(struct kmm_vm_area_struct *vma)
 {
-	struct kmm_mm_struct *mm = vma->vm_mm;
-	kmm_pgprot_t prot = vma->vm_page_prot;
 	unsigned long addr;
 	int ret = 0;
 
-	if (vma->vm_flags & KMM_VM_WRITE)	/* an exclusive page is writable */
-		prot.pgprot |= KMM__PAGE_RW | KMM__PAGE_DIRTY;
-	for (addr = vma->vm_start; addr < vma->vm_end && !ret; addr += KMM_PAGE_SIZE) {
-		struct kmm_page *page =
-			kmm_alloc_pages(KMM_GFP_HIGHUSER_MOVABLE | KMM___GFP_ZERO, 0);
-
-		if (!page) {
-			ret = -KMM_ENOMEM;
-			break;
-		}
-		ret = install_pte(mm, addr, kmm_pfn_pte(kmm_page_to_pfn(page), prot));
-		if (ret) {
-			kmm___free_pages(page, 0);
-			break;
-		}
-		page->mapping = mm;
-		page->index = addr >> KMM_PAGE_SHIFT;
-		kmm_page_set(page, KMM_PG_anon);
-		atomic_store(&page->_mapcount, 0);
-		atomic_fetch_add(&mm->rss_anon, 1);
-	}
+	for (addr = vma->vm_start; addr < vma->vm_end && !ret; addr += KMM_PAGE_SIZE)
+		ret = anon_map_page(vma, addr);
 	if (!ret)
-		ret = kmm_flush_tlb_mm_range(mm, vma->vm_start, vma->vm_end);
+		ret = kmm_flush_tlb_mm_range(vma->vm_mm, vma->vm_start, vma->vm_end);
+	return ret;
+}
+
+static unsigned vma_port_prot(unsigned long flags)
+{
+	return ((flags & KMM_VM_READ) ? KMM_PORT_PROT_READ : 0) |
+	       ((flags & KMM_VM_WRITE) ? KMM_PORT_PROT_READ | KMM_PORT_PROT_WRITE : 0) |
+	       ((flags & KMM_VM_EXEC) ? KMM_PORT_PROT_READ | KMM_PORT_PROT_EXEC : 0);
+}
+
+/*
+ * An anonymous VMA without MAP_POPULATE: its first touches fault into
+ * kmm_handle_user_fault() (real mode), or, where the host cannot do that,
+ * it is populated now.
+ */
+static int setup_anon_demand(struct kmm_vm_area_struct *vma)
+{
+	static bool warned;
+	int ret;
+
+	if (!vma->vm_mm->host_backed ||
+	    !(vma->vm_flags & (KMM_VM_READ | KMM_VM_WRITE | KMM_VM_EXEC)))
+		return 0;	/* shadow mode, or PROT_NONE: nothing can touch it */
+	ret = kmm_port_demand_map(vma->vm_start, (vma->vm_end - vma->vm_start) >> KMM_PAGE_SHIFT,
+				  vma_port_prot(vma->vm_flags));
+	if (!ret) {
+		vma->vm_flags |= KMM_VM_UFFD_MISSING;
+		return 0;
+	}
+	if (ret != -KMM_ENOSYS)
+		return ret;
+	if (!warned) {
+		warned = true;
+		kmm_pr_info("mm: the host offers no user page faults (userfaultfd); anonymous mappings are populated at mmap()");
+	}
+	return populate_anon(vma);
+}
+
+int kmm_handle_user_fault(uintptr_t addr, bool write)
+{
+	struct kmm_mm_struct *mm = NULL, *it;
+	struct kmm_vm_area_struct *vma;
+	kmm_pte_t *ptep;
+	int ret;
+
+	if (!mms.ready)
+		return -KMM_EFAULT;
+	addr &= KMM_PAGE_MASK;
+	kmm_port_lock(&mms.lock);
+	for (struct kmm_list_head *l = mms.list.next; l != &mms.list; l = l->next) {
+		it = kmm_container_of(l, struct kmm_mm_struct, mm_list);
+		if (addr >= it->mmap_base && addr < it->task_size) {
+			mm = it;
+			kmm_port_lock(&mm->mmap_lock);
+			break;
+		}
+	}
+	kmm_port_unlock(&mms.lock);
+	if (!mm)
+		return -KMM_EFAULT;
+	vma = kmm_find_vma(mm, addr);
+	if (!vma || vma->vm_start > addr || vma->vm_file ||
+	    !(vma->vm_flags & KMM_VM_UFFD_MISSING) ||
+	    (write && !(vma->vm_flags & KMM_VM_WRITE))) {
+		ret = -KMM_EFAULT;
+		goto out;
+	}
+	ptep = kmm_lookup_pte(mm, addr);
+	if (ptep && !kmm_pte_none(kmm_ptep_get(ptep))) {
+		ret = 0;	/* another thread's fault got there first */
+		goto out;
+	}
+	ret = anon_map_page(vma, addr);
+	if (!ret) {
+		ret = kmm_flush_tlb_mm_range(mm, addr, addr + KMM_PAGE_SIZE);
+		if (ret)
+			zap_range(mm, addr, addr + KMM_PAGE_SIZE);
+		else
+			atomic_fetch_add(&mm->nr_faults, 1);
+	}
+out:
+	kmm_port_unlock(&mm->mmap_lock);
 	return ret;
 }
 
@@ -760,11 +896,11 @@ unsigned long kmm_vm_mmap(struct kmm_mm_struct *mm, unsigned long addr,
 		}
 	}
 	vma_link(mm, vma);
-	if ((flags & KMM_MAP_ANONYMOUS) && (flags & KMM_MAP_POPULATE)) {
-		ret = populate_anon(vma);
+	if (flags & KMM_MAP_ANONYMOUS) {
+		ret = (flags & KMM_MAP_POPULATE) ? populate_anon(vma) : setup_anon_demand(vma);
 		if (ret) {
-			zap_range(mm, vma->vm_start, vma->vm_end);
-			vma_unlink(mm, vma);
+			do_munmap_locked(mm, vma->vm_start, vma->vm_end);
+			vma = NULL;	/* freed with its range */
 			goto fail;
 		}
 	}
