@@ -59,6 +59,11 @@ void kmm_set_log_hook(kmm_log_hook_t hook, void *arg);
 size_t kmm_strlen(const char *s);
 int kmm_strncmp(const char *a, const char *b, size_t n);
 void *kmm_memset(void *d, int c, size_t n);
+/**
+ * kmm_sort_ulong - sort @n values ascending in place (heapsort, as the
+ * kernel's lib/sort.c: O(n log n) worst case, no allocation).
+ */
+void kmm_sort_ulong(unsigned long *a, size_t n);
 void *kmm_memcpy(void *d, const void *s, size_t n);
 /** kmm_parse_u64 - decimal or 0x-hex, the whole [s, s+len). 0 or -EINVAL. */
 int kmm_parse_u64(const char *s, size_t len, uint64_t *out);

@@ -645,3 +645,40 @@ uint64_t kmm_isqrt(uint64_t x)
 	}
 	return res;
 }
+
+/* Sift a[root] down the max-heap a[0..n). */
+static void sift_down(unsigned long *a, size_t root, size_t n)
+{
+	for (;;) {
+		size_t child = 2 * root + 1;
+		unsigned long t;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && a[child + 1] > a[child])
+			child++;
+		if (a[root] >= a[child])
+			return;
+		t = a[root];
+		a[root] = a[child];
+		a[child] = t;
+		root = child;
+	}
+}
+
+void kmm_sort_ulong(unsigned long *a, size_t n)
+{
+	size_t i;
+
+	if (n < 2)
+		return;
+	for (i = n / 2; i-- > 0;)
+		sift_down(a, i, n);
+	for (i = n - 1; i > 0; i--) {
+		unsigned long t = a[0];
+
+		a[0] = a[i];
+		a[i] = t;
+		sift_down(a, 0, i);
+	}
+}
