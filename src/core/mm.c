@@ -936,7 +936,8 @@ int kmm_follow_pfn(struct kmm_mm_struct *mm, unsigned long addr, unsigned long *
 struct mm_check {
 	struct kmm_mm_struct *mm;
 	long file, anon;
-	int err;
+	unsigned long *pfns;	/* second pass: every mapped page's PFN */
+	size_t nr_pfns, cap;
 };
 
 static int check_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
@@ -985,6 +986,35 @@ static int check_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
 			return -KMM_EINVAL;
 		}
 		c->file++;
+	}
+	if (c->pfns && c->nr_pfns < c->cap)
+		c->pfns[c->nr_pfns++] = pfn;
+	return 0;
+}
+
+/*
+ * Each page mapped k times in this mm needs a map count of at least k - 1
+ * (it starts at -1) and k references (other mms and the owner may add
+ * more).
+ */
+static int check_map_counts(struct mm_check *c)
+{
+	size_t i, j;
+
+	kmm_sort_ulong(c->pfns, c->nr_pfns);
+	for (i = 0; i < c->nr_pfns; i = j) {
+		struct kmm_page *page = kmm_pfn_to_page(c->pfns[i]);
+		long k;
+
+		for (j = i + 1; j < c->nr_pfns && c->pfns[j] == c->pfns[i]; j++)
+			;
+		k = (long)(j - i);
+		if (atomic_load(&page->_mapcount) + 1 < k || kmm_page_ref_count(page) < k) {
+			kmm_pr_err("mm: page %#lx mapped %ld times here, mapcount %d, refcount %d",
+				   c->pfns[i], k, atomic_load(&page->_mapcount),
+				   kmm_page_ref_count(page));
+			return -KMM_EINVAL;
+		}
 	}
 	return 0;
 }
@@ -1050,6 +1080,19 @@ int kmm_mm_validate(struct kmm_mm_struct *mm)
 			   c.file, c.anon, atomic_load(&mm->rss_file),
 			   atomic_load(&mm->rss_anon));
 		ret = -KMM_EINVAL;
+	}
+	if (!ret && c.file + c.anon > 0) {
+		c.cap = (size_t)(c.file + c.anon);
+		c.pfns = kmm_port_meta_alloc(c.cap * sizeof(*c.pfns));
+		if (c.pfns) {	/* without memory for it, the count check is skipped */
+			c.file = c.anon = 0;
+			ret = kmm_apply_to_existing_page_range(mm, mm->mmap_base,
+							       mm->task_size - mm->mmap_base,
+							       check_pte, &c);
+			if (!ret)
+				ret = check_map_counts(&c);
+			kmm_port_meta_free(c.pfns, c.cap * sizeof(*c.pfns));
+		}
 	}
 	kmm_port_unlock(&mm->mmap_lock);
 	return ret;
