@@ -99,6 +99,18 @@ static inline void kmm_page_clear(struct kmm_page *p, int bit)
 {
 	kmm_page_flags_set_all(p, kmm_page_flags(p) & ~(1ULL << bit));
 }
+/*
+ * page->mapping is read without locks by page isolation and migration
+ * scanners (the kernel's READ_ONCE(page->mapping)): single-word atomics.
+ */
+static inline void *kmm_page_mapping(const struct kmm_page *p)
+{
+	return __atomic_load_n(&p->mapping, __ATOMIC_RELAXED);
+}
+static inline void kmm_page_set_mapping(struct kmm_page *p, void *m)
+{
+	__atomic_store_n(&p->mapping, m, __ATOMIC_RELAXED);
+}
 static inline int kmm_page_nid(const struct kmm_page *p)
 {
 	return (int)(kmm_page_flags(p) >> KMM_PAGE_NID_SHIFT);

@@ -129,6 +129,37 @@ uint64_t kmm_nr_free_pages(void);
  */
 int kmm_page_alloc_validate(void);
 
+/*
+ * Internal to the core: the zone side of page isolation, for
+ * page_isolation.c.  *_locked: zone->lock held.  @pb_pfn is pageblock
+ * aligned.
+ *  isolate:   -EBUSY if already isolated, -EINVAL if the pageblock is not
+ *             wholly in @z; else sets the isolate bit and moves its free
+ *             blocks to the Isolate list (splitting a free block that
+ *             covers more than this pageblock).
+ *  unisolate: clears the bit and frees its Isolate blocks again, merging.
+ *  test:      0 if every PFN of [start, end) is in a free block on the
+ *             Isolate list, else -EBUSY with the first other PFN.
+ *  take:      test, then turn [start, end) into order-0 allocated pages
+ *             (refcount 1); parts of blocks outside stay isolated-free.
+ */
+bool kmm__pageblock_isolated(struct kmm_zone *z, uint64_t pfn);
+int kmm__pageblock_mt(struct kmm_zone *z, uint64_t pfn);
+int kmm__isolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn);
+void kmm__unisolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn);
+int kmm__test_pages_isolated_locked(struct kmm_zone *z, uint64_t start, uint64_t end,
+				    uint64_t *bad_pfn);
+int kmm__take_isolated_range_locked(struct kmm_zone *z, uint64_t start, uint64_t end,
+				    uint64_t *bad_pfn);
+
+/*
+ * Internal (cma.c): turn [start, start + count), pageblock aligned, in one
+ * zone, every page an order-0 allocation of the caller with refcount 1,
+ * into free MIGRATE_CMA pageblocks with PG_cma.  0 or -EINVAL (nothing
+ * changed).
+ */
+int kmm__cma_activate_range(uint64_t start, uint64_t count);
+
 /* Internal to the core (boot.c <-> page_alloc.c). */
 int kmm__page_alloc_init(void);
 void kmm__page_alloc_fini(void);

@@ -1094,7 +1094,7 @@ static void prep_new_page(struct kmm_page *page, unsigned order, kmm_gfp_t gfp,
 	kmm_page_flags_set_all(page, kmm_page_flags(page) &
 				     ~((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp)));
 	page->private = 0;
-	page->mapping = NULL;
+	kmm_page_set_mapping(page, NULL);
 	page->index = 0;
 	page->alloc_order = (uint8_t)order;
 	page->alloc_mt = (uint8_t)mt;
@@ -1398,6 +1398,243 @@ failed:
 	return nr_populated;
 }
 
+/* ---- page isolation, zone side (the range logic is page_isolation.c) --- */
+
+/*
+ * A free block of order > pageblock order covers several pageblocks; before
+ * one of them changes its isolation, split it into pageblock-sized blocks,
+ * each on the list of its own pageblock (the kernel's split_large_buddy()
+ * in move_freepages_block_isolate()).  zone->lock held.
+ */
+static void split_buddy_over_pageblock(struct kmm_zone *z, uint64_t pb_pfn)
+{
+	unsigned order;
+
+	for (order = KMM_PAGEBLOCK_ORDER + 1; order <= KMM_MAX_PAGE_ORDER; order++) {
+		uint64_t head = pb_pfn & ~((1ULL << order) - 1), pfn;
+		struct kmm_page *hp;
+		int mt;
+
+		if (!zone_spans_pfn(z, head))
+			continue;
+		hp = kmm_pfn_to_page(head);
+		if (!kmm_page_test(hp, KMM_PG_buddy) || hp->private != order)
+			continue;
+		mt = hp->alloc_mt;
+		__del_from_free_list(hp, z, order, mt);
+		account_freepages(z, -(1L << order), mt);
+		for (pfn = head; pfn < head + (1ULL << order); pfn += KMM_PAGEBLOCK_NR_PAGES) {
+			int pmt = get_pfnblock_mt(z, pfn);
+
+			__add_to_free_list(kmm_pfn_to_page(pfn), z, KMM_PAGEBLOCK_ORDER, pmt, true);
+			account_freepages(z, (long)KMM_PAGEBLOCK_NR_PAGES, pmt);
+		}
+		return;
+	}
+}
+
+bool kmm__pageblock_isolated(struct kmm_zone *z, uint64_t pfn)
+{
+	return __atomic_load_n(pb_byte(z, pfn), __ATOMIC_RELAXED) & KMM_PB_ISOLATE;
+}
+
+int kmm__pageblock_mt(struct kmm_zone *z, uint64_t pfn)
+{
+	return __atomic_load_n(pb_byte(z, pfn), __ATOMIC_RELAXED) & KMM_PB_MIGRATETYPE_MASK;
+}
+
+int kmm__isolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn)
+{
+	uint8_t *b = pb_byte(z, pb_pfn);
+	uint64_t pfn, end = pb_pfn + KMM_PAGEBLOCK_NR_PAGES;
+
+	if (*b & KMM_PB_ISOLATE)
+		return -KMM_EBUSY;
+	if (!zone_spans_pfn(z, pb_pfn) || !zone_spans_pfn(z, end - 1))
+		return -KMM_EINVAL;
+	split_buddy_over_pageblock(z, pb_pfn);
+	__atomic_store_n(b, (uint8_t)(*b | KMM_PB_ISOLATE), __ATOMIC_RELAXED);
+	for (pfn = pb_pfn; pfn < end;) {
+		struct kmm_page *p = kmm_pfn_to_page(pfn);
+
+		if (!kmm_page_test(p, KMM_PG_buddy)) {
+			pfn++;
+			continue;
+		}
+		move_to_free_list(p, z, (unsigned)p->private, p->alloc_mt, KMM_MIGRATE_ISOLATE);
+		pfn += 1ULL << p->private;
+	}
+	return 0;
+}
+
+void kmm__unisolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn)
+{
+	uint8_t *b = pb_byte(z, pb_pfn);
+	uint64_t pfn, end = pb_pfn + KMM_PAGEBLOCK_NR_PAGES;
+	int mt;
+
+	if (!(*b & KMM_PB_ISOLATE))
+		return;
+	split_buddy_over_pageblock(z, pb_pfn);	/* an Isolate block never merges out, but be sure */
+	__atomic_store_n(b, (uint8_t)(*b & ~KMM_PB_ISOLATE), __ATOMIC_RELAXED);
+	mt = *b & KMM_PB_MIGRATETYPE_MASK;
+	/*
+	 * Each block leaves the Isolate list and is freed again with the
+	 * pageblock's type, so it merges with its buddies (including ones
+	 * still on the Isolate list further on, which the merge takes along
+	 * and accounts): the kernel's __putback_isolated_page().
+	 */
+	for (pfn = pb_pfn; pfn < end;) {
+		struct kmm_page *p = kmm_pfn_to_page(pfn);
+		unsigned order;
+
+		if (!kmm_page_test(p, KMM_PG_buddy) || p->alloc_mt != KMM_MIGRATE_ISOLATE) {
+			pfn++;
+			continue;
+		}
+		order = (unsigned)p->private;
+		__del_from_free_list(p, z, order, KMM_MIGRATE_ISOLATE);
+		__free_one_page(p, pfn, z, order, mt, FPI_NONE);
+		pfn += 1ULL << order;
+	}
+}
+
+/* The free block covering @pfn (its head), or NULL.  zone->lock held. */
+static struct kmm_page *free_block_covering(struct kmm_zone *z, uint64_t pfn, unsigned *orderp)
+{
+	unsigned o;
+
+	for (o = 0; o <= KMM_MAX_PAGE_ORDER; o++) {
+		uint64_t head = pfn & ~((1ULL << o) - 1);
+		struct kmm_page *hp;
+
+		if (!zone_spans_pfn(z, head))
+			break;
+		hp = kmm_pfn_to_page(head);
+		if (kmm_page_test(hp, KMM_PG_buddy) && hp->private >= o) {
+			*orderp = (unsigned)hp->private;
+			return hp;
+		}
+	}
+	return NULL;
+}
+
+int kmm__test_pages_isolated_locked(struct kmm_zone *z, uint64_t start, uint64_t end,
+				    uint64_t *bad_pfn)
+{
+	uint64_t pfn = start;
+
+	while (pfn < end) {
+		unsigned order;
+		struct kmm_page *hp;
+
+		if (!zone_spans_pfn(z, pfn) || !kmm__pageblock_isolated(z, pfn))
+			goto busy;
+		hp = free_block_covering(z, pfn, &order);
+		if (!hp || hp->alloc_mt != KMM_MIGRATE_ISOLATE)
+			goto busy;
+		pfn = kmm_page_to_pfn(hp) + (1ULL << order);
+	}
+	return 0;
+busy:
+	if (bad_pfn)
+		*bad_pfn = pfn;
+	return -KMM_EBUSY;
+}
+
+/* Free [a, b) as the largest aligned blocks on the Isolate list. */
+static void add_isolated_pieces(struct kmm_zone *z, uint64_t a, uint64_t b)
+{
+	while (a < b) {
+		unsigned o = a ? KMM_MIN((unsigned)__builtin_ctzll(a), (unsigned)KMM_MAX_PAGE_ORDER)
+			       : KMM_MAX_PAGE_ORDER;
+
+		while (a + (1ULL << o) > b)
+			o--;
+		__add_to_free_list(kmm_pfn_to_page(a), z, o, KMM_MIGRATE_ISOLATE, false);
+		a += 1ULL << o;
+	}
+}
+
+int kmm__take_isolated_range_locked(struct kmm_zone *z, uint64_t start, uint64_t end,
+				    uint64_t *bad_pfn)
+{
+	uint64_t pfn;
+	int ret = kmm__test_pages_isolated_locked(z, start, end, bad_pfn);
+
+	if (ret)
+		return ret;
+	for (pfn = start; pfn < end;) {
+		unsigned order;
+		struct kmm_page *hp = free_block_covering(z, pfn, &order);
+		uint64_t bs = kmm_page_to_pfn(hp), be = bs + (1ULL << order), q;
+
+		__del_from_free_list(hp, z, order, KMM_MIGRATE_ISOLATE);
+		add_isolated_pieces(z, bs, start > bs ? start : bs);
+		add_isolated_pieces(z, end < be ? end : be, be);
+		for (q = KMM_MAX(bs, start); q < KMM_MIN(be, end); q++) {
+			struct kmm_page *p = kmm_pfn_to_page(q);
+
+			/* As an order-0 allocation of the pageblock's own type. */
+			kmm_page_flags_set_all(p, kmm_page_flags(p) &
+						  ~((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp)));
+			p->private = 0;
+			kmm_page_set_mapping(p, NULL);
+			p->index = 0;
+			p->alloc_order = 0;
+			p->alloc_mt = (uint8_t)kmm__pageblock_mt(z, q);
+			atomic_store_explicit(&p->_mapcount, -1, memory_order_relaxed);
+			atomic_store_explicit(&p->_refcount, 1, memory_order_relaxed);
+		}
+		zone_event(z, KMM_ZEV_ALLOC, 1);
+		pfn = be;
+	}
+	return 0;
+}
+
+int kmm__cma_activate_range(uint64_t start, uint64_t count)
+{
+	struct kmm_zone *z;
+	uint64_t pfn, k;
+
+	if (!count || (start | count) & (KMM_PAGEBLOCK_NR_PAGES - 1) ||
+	    !kmm_pfn_valid(start) || !kmm_pfn_valid(start + count - 1))
+		return -KMM_EINVAL;
+	z = kmm_page_zone(kmm_pfn_to_page(start));
+	if (!zone_spans_pfn(z, start) || !zone_spans_pfn(z, start + count - 1))
+		return -KMM_EINVAL;
+	for (pfn = start; pfn < start + count; pfn++) {
+		struct kmm_page *p = kmm_pfn_to_page(pfn);
+
+		if (kmm_page_ref_count(p) != 1 || p->alloc_order != 0 ||
+		    (kmm_page_flags(p) & ((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp) |
+					  (1ULL << KMM_PG_reserved) | (1ULL << KMM_PG_lru) |
+					  (1ULL << KMM_PG_anon) | (1ULL << KMM_PG_head) |
+					  (1ULL << KMM_PG_tail) | (1ULL << KMM_PG_cma))) ||
+		    atomic_load_explicit(&p->_mapcount, memory_order_relaxed) != -1)
+			return -KMM_EINVAL;
+	}
+	/* cma_activate_area(): whole pageblocks, straight to the zone. */
+	for (pfn = start; pfn < start + count; pfn += KMM_PAGEBLOCK_NR_PAGES) {
+		struct kmm_page *page = kmm_pfn_to_page(pfn);
+
+		for (k = 0; k < KMM_PAGEBLOCK_NR_PAGES; k++) {
+			struct kmm_page *p = &page[k];
+
+			atomic_store_explicit(&p->_refcount, 0, memory_order_relaxed);
+			p->alloc_mt = 0;
+			kmm_page_set(p, KMM_PG_cma);
+		}
+		kmm_port_lock(&z->lock);
+		set_pfnblock_mt(z, pfn, KMM_MIGRATE_CMA);
+		__free_one_page(page, pfn, z, KMM_PAGEBLOCK_ORDER, KMM_MIGRATE_CMA, FPI_NONE);
+		kmm_port_unlock(&z->lock);
+	}
+	__atomic_fetch_add(&z->cma_pages, count, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&kmm_machine.totalcma_pages, count, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* ---- freeing ------------------------------------------------------------ */
 
 static void bad_page(struct kmm_page *page, const char *reason)
@@ -1435,8 +1672,9 @@ static bool free_pages_prepare(struct kmm_page *page, unsigned order)
 	kmm_page_flags_set_all(page, kmm_page_flags(page) &
 				     ~((1ULL << KMM_PG_head) | (1ULL << KMM_PG_lru) |
 				       (1ULL << KMM_PG_anon) | (1ULL << KMM_PG_vmalloc) |
-				       (1ULL << KMM_PG_pgtable) | (1ULL << KMM_PG_locked)));
-	page->mapping = NULL;
+				       (1ULL << KMM_PG_pgtable) | (1ULL << KMM_PG_locked) |
+				       (1ULL << KMM_PG_isolated)));
+	kmm_page_set_mapping(page, NULL);
 	page->index = 0;
 	page->alloc_order = 0;
 	if (kmm_machine.params.init_on_free && kmm_machine.params.mode != KMM_MODE_SHADOW)
