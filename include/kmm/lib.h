@@ -50,6 +50,8 @@ void kmm_printk(int level, const char *fmt, ...)
 #define kmm_pr_err(...) kmm_printk(KMM_LOG_ERR, __VA_ARGS__)
 #define kmm_pr_warn(...) kmm_printk(KMM_LOG_WARNING, __VA_ARGS__)
 #define kmm_pr_info(...) kmm_printk(KMM_LOG_INFO, __VA_ARGS__)
+/* Debug lines: the hosted port prints them only with KMM_LOG_DEBUG=1. */
+#define kmm_pr_debug(...) kmm_printk(KMM_LOG_DEBUG, __VA_ARGS__)
 
 /** kmm_set_log_hook - capture kmm's log lines (NULL: back to the port). */
 typedef void (*kmm_log_hook_t)(int level, const char *msg, void *arg);

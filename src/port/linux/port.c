@@ -809,7 +809,17 @@ uint64_t kmm_port_clock_ns(void)
 
 void kmm_port_log(int level, const char *msg)
 {
-	(void)level;
+	static int debug = -1;	/* racy first read: every thread computes the same */
+
+	if (level >= KMM_LOG_DEBUG) {
+		if (__atomic_load_n(&debug, __ATOMIC_RELAXED) < 0) {
+			const char *v = getenv("KMM_LOG_DEBUG");
+
+			__atomic_store_n(&debug, v && *v && *v != '0', __ATOMIC_RELAXED);
+		}
+		if (!__atomic_load_n(&debug, __ATOMIC_RELAXED))
+			return;
+	}
 	fprintf(stderr, "%s\n", msg);
 }
 
