@@ -258,4 +258,10 @@ void kmm__user_mms_fini(void);
 /* The address of a negative errno returned as unsigned long. */
 #define KMM_IS_ERR_VALUE(x) ((unsigned long)(x) >= (unsigned long)-4095)
 
+/* Internal to the core (mm.c <-> migrate.c); see mm.c. */
+struct kmm_mm_struct *kmm__anon_lock_owner(struct kmm_page *page, unsigned long *addrp);
+void kmm__anon_unlock_owner(struct kmm_mm_struct *mm);
+int kmm__anon_migrate_locked(struct kmm_mm_struct *mm, unsigned long addr,
+			     struct kmm_page *old, struct kmm_page *new, int extra_refs);
+
 #endif /* KMM_MM_H */

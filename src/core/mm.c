@@ -166,8 +166,9 @@ static int zap_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
 static void release_page(struct kmm_mm_struct *mm, struct kmm_page *page)
 {
 	if (kmm_page_test(page, KMM_PG_anon)) {
-		kmm_page_clear(page, KMM_PG_anon);
-		page->mapping = NULL;
+		kmm_page_flags_set_all(page, kmm_page_flags(page) &
+					     ~((1ULL << KMM_PG_anon) | (1ULL << KMM_PG_lru)));
+		kmm_page_set_mapping(page, NULL);
 		page->index = 0;
 		atomic_fetch_sub(&mm->rss_anon, 1);
 	} else {
@@ -678,9 +679,11 @@ static int anon_map_page(struct kmm_vm_area_struct *vma, unsigned long addr)
 		kmm___free_pages(page, 0);
 		return ret;
 	}
-	page->mapping = mm;
+	kmm_page_set_mapping(page, mm);
 	page->index = addr >> KMM_PAGE_SHIFT;
-	kmm_page_set(page, KMM_PG_anon);
+	/* PG_lru: on the (modelled) LRU, so isolation and migration may move it. */
+	kmm_page_flags_set_all(page, kmm_page_flags(page) | (1ULL << KMM_PG_anon) |
+				     (1ULL << KMM_PG_lru));
 	atomic_store(&page->_mapcount, 0);
 	atomic_fetch_add(&mm->rss_anon, 1);
 	return 0;
@@ -758,14 +761,23 @@ int kmm_handle_user_fault(uintptr_t addr, bool write)
 		return -KMM_EFAULT;
 	vma = kmm_find_vma(mm, addr);
 	if (!vma || vma->vm_start > addr || vma->vm_file ||
-	    !(vma->vm_flags & KMM_VM_UFFD_MISSING) ||
 	    (write && !(vma->vm_flags & KMM_VM_WRITE))) {
 		ret = -KMM_EFAULT;
 		goto out;
 	}
 	ptep = kmm_lookup_pte(mm, addr);
 	if (ptep && !kmm_pte_none(kmm_ptep_get(ptep))) {
-		ret = 0;	/* another thread's fault got there first */
+		/*
+		 * Another thread's fault got there first, or the page was
+		 * migrating (its host page was a demand page while the
+		 * migration held mmap_lock: the kernel's migration entry
+		 * wait).  Make sure the host shows the PTE, then retry.
+		 */
+		ret = kmm_flush_tlb_mm_range(mm, addr, addr + KMM_PAGE_SIZE);
+		goto out;
+	}
+	if (!(vma->vm_flags & KMM_VM_UFFD_MISSING)) {
+		ret = -KMM_EFAULT;
 		goto out;
 	}
 	ret = anon_map_page(vma, addr);
@@ -781,13 +793,111 @@ out:
 	return ret;
 }
 
+/* ---- migration support (for migrate.c) ------------------------------------ */
+
+/*
+ * The mm that maps anonymous @page, with its mmap_lock held, and the user
+ * address; NULL if the page is no longer (or never was) a mapped anonymous
+ * page.  The mm is looked up in the list of live user mms under
+ * mm_list_lock before it is touched, so a racing kmm_mm_destroy() either
+ * has not started (and then waits for mmap_lock) or the mm is not found.
+ */
+struct kmm_mm_struct *kmm__anon_lock_owner(struct kmm_page *page, unsigned long *addrp)
+{
+	struct kmm_mm_struct *want = kmm_page_mapping(page), *mm = NULL;
+	unsigned long addr;
+	kmm_pte_t *ptep;
+
+	if (!want || !kmm_page_test(page, KMM_PG_anon) || !mms.ready)
+		return NULL;
+	kmm_port_lock(&mms.lock);
+	for (struct kmm_list_head *l = mms.list.next; l != &mms.list; l = l->next) {
+		if (kmm_container_of(l, struct kmm_mm_struct, mm_list) == want) {
+			mm = want;
+			kmm_port_lock(&mm->mmap_lock);
+			break;
+		}
+	}
+	kmm_port_unlock(&mms.lock);
+	if (!mm)
+		return NULL;
+	/* Under mmap_lock the rmap is stable: recheck it against the PTE. */
+	addr = page->index << KMM_PAGE_SHIFT;
+	ptep = kmm_lookup_pte(mm, addr);
+	if (!kmm_page_test(page, KMM_PG_anon) || kmm_page_mapping(page) != mm || !ptep ||
+	    !kmm_pte_present(kmm_ptep_get(ptep)) ||
+	    kmm_pte_pfn(kmm_ptep_get(ptep)) != kmm_page_to_pfn(page)) {
+		kmm_port_unlock(&mm->mmap_lock);
+		return NULL;
+	}
+	*addrp = addr;
+	return mm;
+}
+
+void kmm__anon_unlock_owner(struct kmm_mm_struct *mm)
+{
+	kmm_port_unlock(&mm->mmap_lock);
+}
+
+/*
+ * Move the mapping at @addr from @old to @new (a fresh order-0 page with
+ * one reference, which the mapping takes over): copy the bytes, rewrite
+ * the PTE, flush it to the host, drop @old's mapping reference.
+ *
+ * In real mode the host page is first replaced by a demand page (port
+ * group 10): a thread touching it meanwhile faults into
+ * kmm_handle_user_fault(), which waits for mmap_lock, so no store can land
+ * in @old after its copy (the kernel's migration entry).  Where the host
+ * has no user faults, a store racing with the copy can be lost: the
+ * documented window.
+ *
+ * Context: kmm__anon_lock_owner() returned @mm for @old.
+ * Return: 0, or -EAGAIN if @old has references besides the mapping's and
+ * @extra_refs (a pin).
+ */
+int kmm__anon_migrate_locked(struct kmm_mm_struct *mm, unsigned long addr,
+			     struct kmm_page *old, struct kmm_page *new, int extra_refs)
+{
+	struct kmm_vm_area_struct *vma = kmm_find_vma(mm, addr);
+	kmm_pte_t *ptep = kmm_lookup_pte(mm, addr);
+	kmm_pte_t pte = kmm_ptep_get(ptep);
+	bool real = mm->host_backed && kmm_machine.params.mode != KMM_MODE_SHADOW;
+	int r;
+
+	if (kmm_page_ref_count(old) != 1 + extra_refs)
+		return -KMM_EAGAIN;
+	if (real) {
+		r = kmm_port_demand_map(addr, 1, vma_port_prot(vma->vm_flags));
+		if (r && r != -KMM_ENOSYS)
+			return r == -KMM_ENOMEM ? -KMM_ENOMEM : -KMM_EAGAIN;
+		kmm_memcpy(kmm_page_address(new), kmm_page_address(old), KMM_PAGE_SIZE);
+	}
+	kmm_page_set_mapping(new, mm);
+	new->index = addr >> KMM_PAGE_SHIFT;
+	kmm_page_flags_set_all(new, kmm_page_flags(new) | (1ULL << KMM_PG_anon) |
+				    (1ULL << KMM_PG_lru));
+	atomic_store(&new->_mapcount, 0);
+	kmm_set_pte_at(mm, addr, ptep, kmm_pfn_pte(kmm_page_to_pfn(new), kmm_pte_pgprot(pte)));
+	r = kmm_flush_tlb_mm_range(mm, addr, addr + KMM_PAGE_SIZE);
+	if (r)	/* the PTE is the truth; the next fault there retries the flush */
+		kmm_pr_warn("mm: migration of %#lx: host map failed (%d); retried at the next touch",
+			    addr, r);
+	kmm_page_flags_set_all(old, kmm_page_flags(old) &
+				    ~((1ULL << KMM_PG_anon) | (1ULL << KMM_PG_lru)));
+	kmm_page_set_mapping(old, NULL);
+	old->index = 0;
+	atomic_store(&old->_mapcount, -1);
+	kmm_put_page(old);	/* the mapping's reference */
+	return 0;
+}
+
 bool kmm_page_anon_rmap(const struct kmm_page *page, struct kmm_mm_struct **mm,
 			unsigned long *addr)
 {
 	if (!page || !kmm_page_test(page, KMM_PG_anon))
 		return false;
 	if (mm)
-		*mm = page->mapping;
+		*mm = kmm_page_mapping(page);
 	if (addr)
 		*addr = page->index << KMM_PAGE_SHIFT;
 	return true;
@@ -973,7 +1083,7 @@ static int check_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
 		return -KMM_EINVAL;
 	}
 	if (kmm_page_test(page, KMM_PG_anon)) {
-		if (page->mapping != c->mm || page->index != addr >> KMM_PAGE_SHIFT) {
+		if (kmm_page_mapping(page) != c->mm || page->index != addr >> KMM_PAGE_SHIFT) {
 			kmm_pr_err("mm: anonymous page %#lx at %#lx: rmap says %p:%#lx",
 				   pfn, addr, page->mapping, page->index << KMM_PAGE_SHIFT);
 			return -KMM_EINVAL;
