@@ -142,4 +142,32 @@ static inline void free_page(unsigned long addr)
 #define alloc_pages_bulk_node(gfp, nid, nr_pages, page_array) \
 	kmm_alloc_pages_bulk((gfp), (nid), (nr_pages), (page_array))
 
+/*
+ * Contiguous allocation.  alloc_contig_range() has the documented 4.x
+ * form (start, end, migratetype: MIGRATE_MOVABLE or MIGRATE_CMA); the
+ * 6.16+ form (start, end, acr_flags, gfp) is kmm_alloc_contig_range().
+ */
+#include <kmm/migrate.h>
+
+typedef unsigned int acr_flags_t;
+#define ACR_FLAGS_NONE KMM_ACR_FLAGS_NONE
+#define ACR_FLAGS_CMA KMM_ACR_FLAGS_CMA
+
+static inline int alloc_contig_range(unsigned long start, unsigned long end,
+				     unsigned migratetype)
+{
+	return kmm_alloc_contig_range_mt(start, end, migratetype);
+}
+
+static inline void free_contig_range(unsigned long pfn, unsigned long nr_pages)
+{
+	kmm_free_contig_range(pfn, nr_pages);
+}
+
+static inline struct kmm_page *alloc_contig_pages(unsigned long nr_pages, gfp_t gfp,
+						  int nid, void *nodemask)
+{
+	return kmm_alloc_contig_pages(nr_pages, gfp, nid, nodemask);
+}
+
 #endif /* KMM_LINUX_GFP_H */

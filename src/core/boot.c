@@ -23,8 +23,10 @@
  * Locks: none; boot and shutdown run alone.
  */
 #include <kmm/boot.h>
+#include <kmm/cma.h>
 #include <kmm/fault.h>
 #include <kmm/lib.h>
+#include <kmm/migrate.h>
 #include <kmm/mm.h>
 #include <kmm/page_alloc.h>
 #include <kmm/pgtable.h>
@@ -563,6 +565,8 @@ int kmm_boot(const char *cmdline)
 	rng_state = params.have_seed ? (params.seed ? params.seed : 1)
 				     : (kmm_port_clock_ns() | 1);
 	kmm__stat_reset();
+	kmm__migrate_reset();
+	kmm__contig_reset();
 
 	for (nid = 0; nid < kmm_machine.nr_nodes; nid++) {
 		node_start[nid] = layout.node_start[nid];
@@ -623,6 +627,15 @@ int kmm_boot(const char *cmdline)
 		kmm_machine.booted = false;
 		goto fail_va;
 	}
+	ret = kmm__cma_init();
+	if (ret) {
+		kmm__kvfree_rcu_fini();
+		kmm__user_mms_fini();
+		kmm__vmalloc_fini();
+		kmm_mm_free_pgtables(&kmm_init_mm);
+		kmm_machine.booted = false;
+		goto fail_va;
+	}
 	/* Fault injection starts with the first allocation after boot. */
 	if (params.fail_page_alloc[0])
 		kmm_fault_setup(&kmm_fail_page_alloc, params.fail_page_alloc,
@@ -650,6 +663,7 @@ void kmm_shutdown(void)
 {
 	if (!kmm_machine.booted)
 		return;
+	kmm__cma_fini();
 	kmm__user_mms_fini();
 	kmm__kvfree_rcu_fini();	/* frees into vmalloc: first */
 	kmm__vmalloc_fini();
