@@ -3,9 +3,9 @@
  * bench/bench.h - kmm's benchmarks, as a library.
  *
  * The same code runs as the standalone programs build/bench/bench_page_alloc,
- * build/bench/bench_vmalloc and build/bench/bench_vm_map_ram
- * (bench/bench_*_main.c) and as the
- * `kmm bench [page_alloc|vmalloc|vm_map_ram|all]` subcommand of the
+ * build/bench/bench_vmalloc, build/bench/bench_vm_map_ram and
+ * build/bench/bench_contig (bench/bench_*_main.c) and as the
+ * `kmm bench [page_alloc|vmalloc|vm_map_ram|contig|all]` subcommand of the
  * command-line program, which links the static library kmmbench (bench/meson.build:
  * kmmbench_lib / kmmbench_dep).  bench/bench_main.c parses the options
  * and dispatches.
@@ -32,7 +32,8 @@ struct kmm_bench_opts {
 	 * measurement (1,000,000; 100,000 with @quick).  vm_map_ram: pairs
 	 * per part 1 measurement (1,000,000; 50,000 with @quick) and ops per
 	 * thread per part 2 measurement (4,000,000; 150,000 with @quick);
-	 * when set, both. */
+	 * when set, both.  contig: repetitions of both parts (10 and 5; 5
+	 * and 2 with @quick; at most 200). */
 	unsigned long iterations;
 	/* Time budget per measurement, seconds; 0: the default (0.25;
 	 * 0.015 with @quick); the budget is split into interleaved slices
@@ -51,7 +52,8 @@ struct kmm_bench_opts {
 	/* kmm_boot() command line; NULL: "mem=1G".  "nr_cpus=" is appended
 	 * when missing and the host has fewer CPUs than the most threads
 	 * (page_alloc).  vmalloc: the machine of its part 1.  vm_map_ram:
-	 * its real-mode machine; NULL: "mem=1G nr_cpus=2". */
+	 * its real-mode machine; NULL: "mem=1G nr_cpus=2".  contig: its
+	 * machine; NULL: "mem=1G nr_cpus=1". */
 	const char *boot;
 	/* vmalloc: the shadow machine of its part 2; NULL:
 	 * "kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2".  vm_map_ram: its
@@ -159,16 +161,46 @@ int kmm_bench_vmalloc(FILE *out, const struct kmm_bench_opts *opts);
 int kmm_bench_vm_map_ram(FILE *out, const struct kmm_bench_opts *opts);
 
 /**
+ * kmm_bench_contig - the alloc_contig_range benchmark.
+ * @out: where the tables go.
+ * @opts: NULL for the defaults (@opts->threads, @opts->seconds and
+ *   @opts->shadow_boot are not used: one thread, fixed repetitions).
+ *
+ * On a machine booted with @opts->boot (default "mem=1G nr_cpus=1", real
+ * mode; a machine already booted is used as it is and left booted), one
+ * thread, a range of 64 MiB (4 MiB with @opts->quick): (a)
+ * kmm_alloc_contig_range() of a range with nothing allocated in it (the
+ * highest one of the highest zone), then kmm_free_contig_range(), each
+ * timed; (b) the same on a range whose every page is a populated
+ * anonymous user page of a fresh mm (10 ranges' worth mapped, 16 with
+ * @opts->quick, every page patterned, the range a window of the
+ * mapping's PFNs): the call migrates them all; every page's contents are
+ * checked afterwards.  Baseline: memcpy() of the range's size between two
+ * pre-faulted buffers, sampled right before every timed call.  Prints ms
+ * per MiB (median, best, max) and ms per call, x memcpy, the pages
+ * migrated with kmm's host map calls and host faults per migrated page,
+ * the issue's aims ((a) < 0.01 ms/MiB, (b) within 3x of memcpy;
+ * informational), a validation afterwards, and with @opts->csv the table
+ * again as CSV.
+ *
+ * Context: no other kmm call in flight; runs its own thread.
+ * Return: 0; -1 when the benchmark could not run (boot failed, no suitable
+ * range, an allocation failed, a page lost its contents, validation or
+ * the leak check failed afterwards).
+ */
+int kmm_bench_contig(FILE *out, const struct kmm_bench_opts *opts);
+
+/**
  * kmm_bench_run - run the benchmark named @which ("page_alloc",
- * "vmalloc", "vm_map_ram"; NULL or "all": every one, in that order) to
- * @out.
+ * "vmalloc", "vm_map_ram", "contig"; NULL or "all": every one, in that
+ * order) to @out.
  * Return: 0; -1 if one failed; -2 if @which names none.
  */
 int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts);
 
 /**
  * kmm_bench_main_default - `PROG [NAME] [options]`: an optional first
- * word NAME (page_alloc, vmalloc, vm_map_ram, all) picks the benchmark, else @dflt;
+ * word NAME (page_alloc, vmalloc, vm_map_ram, contig, all) picks the benchmark, else @dflt;
  * parse the options and kmm_bench_run() to stdout.
  * Return: the process exit status (0 ok, 1 failed, 2 usage).
  */

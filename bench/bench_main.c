@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_main.c - `kmm bench [page_alloc|vmalloc|vm_map_ram|all] [options]`:
- * the option parser and the dispatch shared by the kmm program and the
- * standalone drivers (bench_page_alloc, bench_vmalloc, bench_vm_map_ram).
+ * bench_main.c - `kmm bench [page_alloc|vmalloc|vm_map_ram|contig|all]
+ * [options]`: the option parser and the dispatch shared by the kmm program
+ * and the standalone drivers (bench_page_alloc, bench_vmalloc,
+ * bench_vm_map_ram, bench_contig).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +23,8 @@ static const struct {
 	  "test_vmalloc shapes vs mmap(MAP_POPULATE), live-area scaling (issue 3), ~20-40 s" },
 	{ "vm_map_ram", kmm_bench_vm_map_ram,
 	  "vm_map_ram vs vmap of 1-64 pages, 1 vs 2 threads scaling (issue 4), ~10-15 s" },
+	{ "contig", kmm_bench_contig,
+	  "alloc_contig_range of 64 MiB, free and all user pages (migrated), vs memcpy" },
 };
 
 #define NR_BENCHES (sizeof(benches) / sizeof(benches[0]))
@@ -36,9 +39,9 @@ static void usage(FILE *f, const char *prog)
 	size_t i;
 
 	fprintf(f,
-		"usage: %s [page_alloc|vmalloc|vm_map_ram|all] [--quick] [--csv] [--boot CMDLINE]\n"
-		"          [--shadow-boot CMDLINE] [--threads N[,N...]] [--iterations N]\n"
-		"          [--seconds S]\n"
+		"usage: %s [page_alloc|vmalloc|vm_map_ram|contig|all] [--quick] [--csv]\n"
+		"          [--boot CMDLINE] [--shadow-boot CMDLINE] [--threads N[,N...]]\n"
+		"          [--iterations N] [--seconds S]\n"
 		"Benchmarks, each against a baseline in the same run (default: all):\n",
 		prog);
 	for (i = 0; i < NR_BENCHES; i++)
@@ -48,7 +51,8 @@ static void usage(FILE *f, const char *prog)
 		"  --csv           also print every row as CSV\n"
 		"  --boot STR      kmm_boot() command line (default \"mem=1G\"; vmalloc:\n"
 		"                  the machine of part 1; vm_map_ram: the real-mode machine,\n"
-		"                  default \"mem=1G nr_cpus=2\"), e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
+		"                  default \"mem=1G nr_cpus=2\"; contig: default\n"
+		"                  \"mem=1G nr_cpus=1\"), e.g. --boot \"mem=1G kmm.mode=shadow\"\n"
 		"  --shadow-boot STR  vmalloc: the shadow machine of part 2 (default\n"
 		"                  \"kmm.mode=shadow mem=8G vmalloc=32T nr_cpus=2\"); vm_map_ram:\n"
 		"                  its shadow machine (default \"kmm.mode=shadow mem=1G nr_cpus=2\")\n"
@@ -56,7 +60,8 @@ static void usage(FILE *f, const char *prog)
 		"                  its thread part (1 always runs too), e.g. --threads 2,4\n"
 		"  --iterations N  most ops per thread per measurement (page_alloc default\n"
 		"                  4000000; vmalloc: kmm ops, default 1000000; vm_map_ram:\n"
-		"                  pairs, default 1000000, and ops per thread, default 4000000)\n"
+		"                  pairs, default 1000000, and ops per thread, default 4000000;\n"
+		"                  contig: repetitions, default 10 and 5, at most 200)\n"
 		"  --seconds S     time budget per measurement (page_alloc default 0.25;\n"
 		"                  vmalloc: kmm's share, default 0.5; vm_map_ram: vm_map_ram's\n"
 		"                  share, and each thread count's, default 0.4)\n");
@@ -154,7 +159,7 @@ int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opt
 		fflush(out);
 	}
 	if (!ran) {
-		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, vm_map_ram, all)\n",
+		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, vm_map_ram, contig, all)\n",
 			which);
 		return -2;
 	}
