@@ -261,7 +261,9 @@ void kmm__user_mms_fini(void);
 /* Internal to the core (mm.c <-> migrate.c); see mm.c. */
 struct kmm_mm_struct *kmm__anon_lock_owner(struct kmm_page *page, unsigned long *addrp);
 void kmm__anon_unlock_owner(struct kmm_mm_struct *mm);
-int kmm__anon_migrate_locked(struct kmm_mm_struct *mm, unsigned long addr,
-			     struct kmm_page *old, struct kmm_page *new, int extra_refs);
+unsigned kmm__anon_run_check_locked(struct kmm_mm_struct *mm, unsigned long addr,
+				    struct kmm_page **old, unsigned n, int extra_refs);
+int kmm__anon_migrate_run_locked(struct kmm_mm_struct *mm, unsigned long addr,
+				 struct kmm_page **old, struct kmm_page **new, unsigned n);
 
 #endif /* KMM_MM_H */

@@ -83,6 +83,14 @@ unsigned long kmm_alloc_pages_bulk(kmm_gfp_t gfp, int nid,
  */
 unsigned long kmm_zone_events(const struct kmm_zone *z, enum kmm_zone_event e);
 
+/**
+ * kmm_split_page - turn a non-compound block of 2^@order pages, allocated
+ * with that order and holding one reference, into 2^@order order-0
+ * pages, each with refcount 1 (the kernel's split_page()).  A compound,
+ * shared or mis-ordered block gets the bad-page report and is left alone.
+ */
+void kmm_split_page(struct kmm_page *page, unsigned order);
+
 /** kmm_get_page - take a reference to an allocated page. */
 void kmm_get_page(struct kmm_page *page);
 

@@ -103,6 +103,18 @@ static inline void kmm_list_del(struct kmm_list_head *e)
 	e->prev = e;
 }
 
+/* Move every entry of @list to the tail of @head; @list ends empty. */
+static inline void kmm_list_splice_tail(struct kmm_list_head *list, struct kmm_list_head *head)
+{
+	if (kmm_list_empty(list))
+		return;
+	list->next->prev = head->prev;
+	head->prev->next = list->next;
+	list->prev->next = head;
+	head->prev = list->prev;
+	kmm_list_init(list);
+}
+
 #define kmm_list_entry(ptr, type, member) kmm_container_of(ptr, type, member)
 #define kmm_list_first_entry(h, type, member) \
 	kmm_list_entry((h)->next, type, member)

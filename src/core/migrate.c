@@ -112,54 +112,119 @@ void kmm_putback_movable_pages(struct kmm_list_head *list)
 		putback_one(kmm_list_first_entry(list, struct kmm_page, lru));
 }
 
-static struct kmm_page *default_new(struct kmm_page *src, unsigned long private)
+/* Pages moved per mmap_lock hold (a run of consecutive user addresses). */
+#define MIGRATE_RUN 128
+#define TARGET_MAX_ORDER 7	/* targets in blocks of up to 128 pages */
+
+/*
+ * Targets for @n pages: with no @get_new, PFN-contiguous blocks as large
+ * as can be had (split into order-0 pages), so the run's host mapping is
+ * one call; else one @get_new call per page.  Return: how many.
+ */
+static unsigned alloc_targets(struct kmm_page **new, struct kmm_page **old, unsigned n,
+			      kmm_new_page_t get_new, unsigned long private)
 {
-	(void)src;
-	(void)private;
-	return kmm_alloc_pages(KMM_GFP_HIGHUSER_MOVABLE | KMM___GFP_NOWARN, 0);
+	unsigned got = 0, max_o = TARGET_MAX_ORDER;
+
+	if (get_new) {
+		for (; got < n; got++)
+			if (!(new[got] = get_new(old[got], private)))
+				break;
+		return got;
+	}
+	while (got < n) {
+		unsigned o = 31 - (unsigned)__builtin_clz(n - got);
+		struct kmm_page *b = NULL;
+
+		if (o > max_o)
+			o = max_o;
+		for (;; o--) {
+			b = kmm_alloc_pages(KMM_GFP_HIGHUSER_MOVABLE | KMM___GFP_NOWARN |
+						    (o ? KMM___GFP_NORETRY : 0),
+					    o);
+			if (b || !o)
+				break;
+			max_o = o - 1;	/* don't ask for this order again */
+		}
+		if (!b)
+			break;
+		if (o)
+			kmm_split_page(b, o);
+		for (unsigned k = 0; k < (1u << o); k++)
+			new[got++] = b + k;
+	}
+	return got;
+}
+
+static void free_targets(struct kmm_page **new, unsigned n, kmm_free_page_t put_new,
+			 unsigned long private)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (put_new)
+			put_new(new[i], private);
+		else
+			kmm_put_page(new[i]);
+	}
 }
 
 /*
- * One page.  Return: 0 (migrated or freed under us), -EAGAIN (pinned, or
- * the host refused for now), -ENOMEM (no target).
+ * @first and the pages after it on @from that map the next user
+ * addresses of the same mm: migrate as many as hold only the mapping's and
+ * the isolation's references.  Migrated pages leave @from.
+ * Return: 0 with *@done pages migrated (or freed under us), -EAGAIN
+ * (@first is pinned or the host refused for now), -ENOMEM (no target).
  */
-static int migrate_one(struct kmm_page *page, kmm_new_page_t get_new, kmm_free_page_t put_new,
-		       unsigned long private)
+static int migrate_run(struct kmm_list_head *from, struct kmm_page *first,
+		       kmm_new_page_t get_new, kmm_free_page_t put_new, unsigned long private,
+		       unsigned *done)
 {
+	struct kmm_page *old[MIGRATE_RUN], *new[MIGRATE_RUN];
 	struct kmm_mm_struct *mm;
-	struct kmm_page *new;
+	struct kmm_list_head *l;
 	unsigned long addr;
+	unsigned n = 0, got;
 	int ret;
 
-	mm = kmm__anon_lock_owner(page, &addr);
+	*done = 0;
+	mm = kmm__anon_lock_owner(first, &addr);
 	if (!mm) {
 		/* Unmapped since isolation: only our reference is left. */
-		kmm_list_del(&page->lru);
-		kmm_page_clear(page, KMM_PG_isolated);
-		kmm_put_page(page);
+		kmm_list_del(&first->lru);
+		kmm_page_clear(first, KMM_PG_isolated);
+		kmm_put_page(first);
+		*done = 1;
 		return 0;
 	}
-	if (kmm_page_ref_count(page) != 2) {	/* the mapping's and ours */
-		kmm__anon_unlock_owner(mm);
-		return -KMM_EAGAIN;
+	old[n++] = first;
+	for (l = first->lru.next; l != from && n < MIGRATE_RUN; l = l->next) {
+		struct kmm_page *q = kmm_container_of(l, struct kmm_page, lru);
+
+		if (kmm_page_mapping(q) != mm || q->index != first->index + n)
+			break;
+		old[n++] = q;
 	}
-	new = get_new(page, private);
-	if (!new) {
+	n = kmm__anon_run_check_locked(mm, addr, old, n, 1);
+	if (!n) {
+		kmm__anon_unlock_owner(mm);
+		return -KMM_EAGAIN;	/* pinned */
+	}
+	got = alloc_targets(new, old, n, get_new, private);
+	if (!got) {
 		kmm__anon_unlock_owner(mm);
 		return -KMM_ENOMEM;
 	}
-	ret = kmm__anon_migrate_locked(mm, addr, page, new, 1);
+	ret = kmm__anon_migrate_run_locked(mm, addr, old, new, got);
 	kmm__anon_unlock_owner(mm);
 	if (ret) {
-		if (put_new)
-			put_new(new, private);
-		else
-			kmm_put_page(new);
+		free_targets(new, got, put_new, private);
 		return ret;
 	}
-	kmm_list_del(&page->lru);
-	kmm_page_clear(page, KMM_PG_isolated);
-	kmm_put_page(page);	/* ours: the source is freed */
+	for (unsigned i = 0; i < got; i++) {
+		kmm_list_del(&old[i]->lru);
+		kmm_page_clear(old[i], KMM_PG_isolated);
+		kmm_put_page(old[i]);	/* ours: the source is freed */
+	}
+	*done = got;
 	return 0;
 }
 
@@ -167,6 +232,7 @@ int kmm_migrate_pages(struct kmm_list_head *from, kmm_new_page_t get_new,
 		      kmm_free_page_t put_new, unsigned long private,
 		      enum kmm_migrate_mode mode, int reason, unsigned *nr_succeeded)
 {
+	struct kmm_list_head retry;
 	unsigned done = 0;
 	int pass, left = 0;
 
@@ -176,29 +242,29 @@ int kmm_migrate_pages(struct kmm_list_head *from, kmm_new_page_t get_new,
 		*nr_succeeded = 0;
 	if (!from)
 		return -KMM_EINVAL;
-	if (!get_new)
-		get_new = default_new;
+	kmm_list_init(&retry);
 	for (pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY; pass++) {
-		struct kmm_list_head *l = from->next, *next;
-
 		left = 0;
-		for (; l != from; l = next) {
-			struct kmm_page *page = kmm_container_of(l, struct kmm_page, lru);
-			int r;
+		while (!kmm_list_empty(from)) {
+			struct kmm_page *page = kmm_list_first_entry(from, struct kmm_page, lru);
+			unsigned d;
+			int r = migrate_run(from, page, get_new, put_new, private, &d);
 
-			next = l->next;
-			r = migrate_one(page, get_new, put_new, private);
 			if (r == 0) {
-				done++;
+				done += d;
 			} else if (r == -KMM_ENOMEM) {
+				kmm_list_splice_tail(&retry, from);
 				atomic_fetch_add(&pgmigrate_success, done);
 				if (nr_succeeded)
 					*nr_succeeded = done;
 				return -KMM_ENOMEM;
 			} else {
+				kmm_list_del(&page->lru);
+				kmm_list_add_tail(&page->lru, &retry);
 				left++;
 			}
 		}
+		kmm_list_splice_tail(&retry, from);
 		if (!left)
 			break;
 	}

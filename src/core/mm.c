@@ -840,54 +840,95 @@ void kmm__anon_unlock_owner(struct kmm_mm_struct *mm)
 }
 
 /*
- * Move the mapping at @addr from @old to @new (a fresh order-0 page with
- * one reference, which the mapping takes over): copy the bytes, rewrite
- * the PTE, flush it to the host, drop @old's mapping reference.
- *
- * In real mode the host page is first replaced by a demand page (port
- * group 10): a thread touching it meanwhile faults into
- * kmm_handle_user_fault(), which waits for mmap_lock, so no store can land
- * in @old after its copy (the kernel's migration entry).  Where the host
- * has no user faults, a store racing with the copy can be lost: the
- * documented window.
- *
- * Context: kmm__anon_lock_owner() returned @mm for @old.
- * Return: 0, or -EAGAIN if @old has references besides the mapping's and
- * @extra_refs (a pin).
+ * How many of @old[0..@n) are mapped, in this order, at @addr, @addr +
+ * PAGE_SIZE, ... of one anonymous VMA of @mm, each held by its mapping
+ * and @extra_refs more references only.  Context: mmap_lock held.
  */
-int kmm__anon_migrate_locked(struct kmm_mm_struct *mm, unsigned long addr,
-			     struct kmm_page *old, struct kmm_page *new, int extra_refs)
+unsigned kmm__anon_run_check_locked(struct kmm_mm_struct *mm, unsigned long addr,
+				    struct kmm_page **old, unsigned n, int extra_refs)
 {
 	struct kmm_vm_area_struct *vma = kmm_find_vma(mm, addr);
-	kmm_pte_t *ptep = kmm_lookup_pte(mm, addr);
-	kmm_pte_t pte = kmm_ptep_get(ptep);
+	unsigned i;
+
+	if (!vma || vma->vm_start > addr || vma->vm_file)
+		return 0;
+	if (n > (vma->vm_end - addr) >> KMM_PAGE_SHIFT)
+		n = (unsigned)((vma->vm_end - addr) >> KMM_PAGE_SHIFT);
+	for (i = 0; i < n; i++) {
+		unsigned long a = addr + ((unsigned long)i << KMM_PAGE_SHIFT);
+		kmm_pte_t *ptep = kmm_lookup_pte(mm, a);
+
+		if (!ptep || !kmm_pte_present(kmm_ptep_get(ptep)) ||
+		    kmm_pte_pfn(kmm_ptep_get(ptep)) != kmm_page_to_pfn(old[i]) ||
+		    !kmm_page_test(old[i], KMM_PG_anon) || kmm_page_mapping(old[i]) != mm ||
+		    old[i]->index != a >> KMM_PAGE_SHIFT ||
+		    kmm_page_ref_count(old[i]) != 1 + extra_refs)
+			break;
+	}
+	return i;
+}
+
+/*
+ * Move the mappings of @old[0..@n), at @addr onwards (checked with
+ * kmm__anon_run_check_locked()), to @new[0..@n) (fresh order-0 pages with
+ * one reference each, which the mappings take over): copy the bytes,
+ * rewrite the PTEs, flush the run to the host once, drop the old pages'
+ * mapping references.
+ *
+ * In real mode the run's host pages are first replaced by demand pages
+ * (port group 10, one call for the run): a thread touching one meanwhile
+ * faults into kmm_handle_user_fault(), which waits for mmap_lock, so no
+ * store can land in an old page after its copy (the kernel's migration
+ * entry).  Where the host has no user faults, a store racing with the
+ * copy can be lost: the documented window.  Targets that are contiguous
+ * in PFN order are mapped by one host call.
+ *
+ * Context: mmap_lock held (kmm__anon_lock_owner()).
+ * Return: 0, or -EAGAIN / -ENOMEM if the host refused the demand pages
+ * (nothing changed).
+ */
+int kmm__anon_migrate_run_locked(struct kmm_mm_struct *mm, unsigned long addr,
+				 struct kmm_page **old, struct kmm_page **new, unsigned n)
+{
+	struct kmm_vm_area_struct *vma = kmm_find_vma(mm, addr);
 	bool real = mm->host_backed && kmm_machine.params.mode != KMM_MODE_SHADOW;
+	unsigned long end = addr + ((unsigned long)n << KMM_PAGE_SHIFT);
+	unsigned i;
 	int r;
 
-	if (kmm_page_ref_count(old) != 1 + extra_refs)
-		return -KMM_EAGAIN;
 	if (real) {
-		r = kmm_port_demand_map(addr, 1, vma_port_prot(vma->vm_flags));
+		r = kmm_port_demand_map(addr, n, vma_port_prot(vma->vm_flags));
 		if (r && r != -KMM_ENOSYS)
 			return r == -KMM_ENOMEM ? -KMM_ENOMEM : -KMM_EAGAIN;
-		kmm_memcpy(kmm_page_address(new), kmm_page_address(old), KMM_PAGE_SIZE);
 	}
-	kmm_page_set_mapping(new, mm);
-	new->index = addr >> KMM_PAGE_SHIFT;
-	kmm_page_flags_set_all(new, kmm_page_flags(new) | (1ULL << KMM_PG_anon) |
-				    (1ULL << KMM_PG_lru));
-	atomic_store(&new->_mapcount, 0);
-	kmm_set_pte_at(mm, addr, ptep, kmm_pfn_pte(kmm_page_to_pfn(new), kmm_pte_pgprot(pte)));
-	r = kmm_flush_tlb_mm_range(mm, addr, addr + KMM_PAGE_SIZE);
-	if (r)	/* the PTE is the truth; the next fault there retries the flush */
-		kmm_pr_warn("mm: migration of %#lx: host map failed (%d); retried at the next touch",
-			    addr, r);
-	kmm_page_flags_set_all(old, kmm_page_flags(old) &
-				    ~((1ULL << KMM_PG_anon) | (1ULL << KMM_PG_lru)));
-	kmm_page_set_mapping(old, NULL);
-	old->index = 0;
-	atomic_store(&old->_mapcount, -1);
-	kmm_put_page(old);	/* the mapping's reference */
+	for (i = 0; i < n; i++) {
+		unsigned long a = addr + ((unsigned long)i << KMM_PAGE_SHIFT);
+		kmm_pte_t *ptep = kmm_lookup_pte(mm, a);
+		kmm_pte_t pte = kmm_ptep_get(ptep);
+
+		if (real)
+			kmm_memcpy(kmm_page_address(new[i]), kmm_page_address(old[i]),
+				   KMM_PAGE_SIZE);
+		kmm_page_set_mapping(new[i], mm);
+		new[i]->index = a >> KMM_PAGE_SHIFT;
+		kmm_page_flags_set_all(new[i], kmm_page_flags(new[i]) | (1ULL << KMM_PG_anon) |
+					       (1ULL << KMM_PG_lru));
+		atomic_store(&new[i]->_mapcount, 0);
+		kmm_set_pte_at(mm, a, ptep,
+			       kmm_pfn_pte(kmm_page_to_pfn(new[i]), kmm_pte_pgprot(pte)));
+	}
+	r = kmm_flush_tlb_mm_range(mm, addr, end);
+	if (r)	/* the PTEs are the truth; the next fault there retries the flush */
+		kmm_pr_warn("mm: migration of [%#lx, %#lx): host map failed (%d); retried at the next touch",
+			    addr, end, r);
+	for (i = 0; i < n; i++) {
+		kmm_page_flags_set_all(old[i], kmm_page_flags(old[i]) &
+					       ~((1ULL << KMM_PG_anon) | (1ULL << KMM_PG_lru)));
+		kmm_page_set_mapping(old[i], NULL);
+		old[i]->index = 0;
+		atomic_store(&old[i]->_mapcount, -1);
+		kmm_put_page(old[i]);	/* the mapping's reference */
+	}
 	return 0;
 }
 

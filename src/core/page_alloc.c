@@ -1796,6 +1796,22 @@ void kmm_free_pages(unsigned long addr, unsigned order)
 	put_block(page, order, true);
 }
 
+void kmm_split_page(struct kmm_page *page, unsigned order)
+{
+	uint64_t i, n = 1ULL << order;
+
+	if (!page_in_memmap(page) || kmm_page_test(page, KMM_PG_head) ||
+	    kmm_page_ref_count(page) != 1 || page->alloc_order != order) {
+		bad_page(page, "split_page of a compound, shared or mis-ordered block");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		page[i].alloc_order = 0;
+		page[i].alloc_mt = page->alloc_mt;
+		atomic_store_explicit(&page[i]._refcount, 1, memory_order_relaxed);
+	}
+}
+
 static struct kmm_page *compound_head(struct kmm_page *page)
 {
 	if (kmm_page_test(page, KMM_PG_tail))
