@@ -238,6 +238,39 @@ static unsigned long collect_movable(unsigned long start, unsigned long end,
 	return n;
 }
 
+/*
+ * Order @list by user address (then mm): the range's pages are in PFN
+ * order, which after a while has little to do with address order, and
+ * migration moves runs of consecutive addresses at once (one demand map,
+ * one host map per run).  Without memory for the keys, the list stays.
+ */
+static void sort_by_address(struct kmm_list_head *list, unsigned long n)
+{
+	struct kmm_page **pages;
+	unsigned long *keys, i = 0, cnt;
+	struct kmm_list_head *l;
+
+	if (n < 2 || n >= (1UL << 24))
+		return;
+	pages = kmm_port_meta_alloc(n * sizeof(*pages));
+	keys = kmm_port_meta_alloc(n * sizeof(*keys));
+	if (pages && keys) {
+		for (l = list->next; l != list && i < n; l = l->next, i++) {
+			pages[i] = kmm_container_of(l, struct kmm_page, lru);
+			keys[i] = (pages[i]->index << 24) | i;
+		}
+		cnt = i;
+		kmm_sort_ulong(keys, cnt);
+		kmm_list_init(list);
+		for (i = 0; i < cnt; i++)
+			kmm_list_add_tail(&pages[keys[i] & ((1UL << 24) - 1)]->lru, list);
+	}
+	if (pages)
+		kmm_port_meta_free(pages, n * sizeof(*pages));
+	if (keys)
+		kmm_port_meta_free(keys, n * sizeof(*keys));
+}
+
 /* __alloc_contig_migrate_range(): 0, -EBUSY (pinned), -ENOMEM. */
 static int migrate_range(unsigned long start, unsigned long end)
 {
@@ -246,8 +279,11 @@ static int migrate_range(unsigned long start, unsigned long end)
 
 	kmm_list_init(&list);
 	for (tries = 0; tries < CONTIG_MIGRATE_TRIES; tries++) {
-		if (!collect_movable(start, end, &list))
+		unsigned long n = collect_movable(start, end, &list);
+
+		if (!n)
 			return 0;
+		sort_by_address(&list, n);
 		r = kmm_migrate_pages(&list, NULL, NULL, 0, KMM_MIGRATE_SYNC,
 				      KMM_MR_CONTIG_RANGE, NULL);
 		if (r == 0)
