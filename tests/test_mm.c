@@ -2934,3 +2934,38 @@ Test(mm, threads_own_mms_shared_buffer, .timeout = 240)
 	kmm_vfree(shared);
 	assert_all_back("threads");
 }
+
+/* PROT_NONE mappings keep their pages (x86's PROTNONE PTEs) and give them back. */
+Test(mm, prot_none_keeps_and_returns_pages)
+{
+	struct kmm_mm_struct *mm;
+	struct kmm_page *p;
+	struct drv d;
+	unsigned long ua, a;
+
+	boot("mem=64M");
+	mm = new_mm(GB);
+	drv_init(&d, DRV_NOTHING, NULL);
+	ua = do_mmap(mm, 0, 2 * PG, KMM_PROT_NONE, KMM_MAP_SHARED, 0, &d.file);
+	p = alloc_page();
+	cr_assert_eq(insert_page(kmm_find_vma(mm, ua), ua, p), 0);
+	cr_assert_eq(refc(p), 2);
+	cr_assert_eq(mapc(p), 0);
+	cr_assert_eq(upfn(mm, ua), kmm_page_to_pfn(p), "the PTE keeps the page");
+	if (!is_shadow())
+		cr_assert_not(kt_probe_read(U(ua), NULL), "a PROT_NONE page cannot be read");
+	check_valid(mm, "PROT_NONE insert");
+	do_munmap(mm, ua, 2 * PG);
+	cr_assert_eq(refc(p), 1, "munmap gave the reference back");
+	cr_assert_eq(mapc(p), -1);
+	cr_assert_eq(atomic_load(&mm->rss_file), 0);
+	kmm___free_pages(p, 0);
+	/* Anonymous PROT_NONE with MAP_POPULATE maps nothing (as __mm_populate). */
+	a = do_mmap(mm, 0, 4 * PG, KMM_PROT_NONE, ANON_POP, 0, NULL);
+	for (int i = 0; i < 4; i++)
+		cr_assert_not(umapped(mm, a + (unsigned long)i * PG));
+	cr_assert_eq(atomic_load(&mm->rss_anon), 0);
+	check_valid(mm, "PROT_NONE anonymous");
+	kmm_mm_destroy(mm);
+	assert_all_back("PROT_NONE");
+}

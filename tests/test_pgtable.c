@@ -220,10 +220,12 @@ Test(pgtable, pte_encoding_round_trips)
 	cr_assert_not(kmm_pfn_pte(5, KMM_PAGE_KERNEL_EXEC).pte & KMM__PAGE_NX);
 	cr_assert(kmm_pfn_pte(5, KMM_PAGE_KERNEL).pte & KMM__PAGE_NX);
 
-	/* PAGE_NONE: not present, yet not none. */
+	/* PAGE_NONE: present to kmm (PROTNONE, as x86's pte_present()), not
+	 * to the hardware (no _PAGE_PRESENT: the host maps nothing), not none. */
 	kmm_pte_t pn = kmm_pfn_pte(7, KMM_PAGE_NONE);
 
-	cr_assert_not(kmm_pte_present(pn));
+	cr_assert(kmm_pte_present(pn));
+	cr_assert_not(pn.pte & KMM__PAGE_PRESENT);
 	cr_assert_not(kmm_pte_none(pn));
 	cr_assert_eq(kmm_pte_pfn(pn), 7);
 

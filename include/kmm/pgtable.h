@@ -37,6 +37,12 @@ typedef struct { uint64_t pgprot; } kmm_pgprot_t;
 #define KMM__PAGE_PSE		(1ULL << 7)
 #define KMM__PAGE_GLOBAL	(1ULL << 8)
 #define KMM__PAGE_SPECIAL	(1ULL << 9)	/* software: pfnmap, no struct page use */
+/*
+ * x86's _PAGE_PROTNONE: a user PTE of a PROT_NONE mapping keeps its page
+ * (map count, reference) but is not present to the hardware (the host
+ * maps nothing there); the global bit is free in user PTEs.
+ */
+#define KMM__PAGE_PROTNONE	KMM__PAGE_GLOBAL
 #define KMM__PAGE_NX		(1ULL << 63)
 #define KMM__PAGE_PFN_MASK	0x000ffffffffff000ULL
 #define KMM__PAGE_FLAGS_MASK	(~KMM__PAGE_PFN_MASK)
@@ -49,7 +55,7 @@ typedef struct { uint64_t pgprot; } kmm_pgprot_t;
 #define KMM_PAGE_KERNEL_EXEC \
 	((kmm_pgprot_t){ (KMM__PAGE_KERNEL_BASE | KMM__PAGE_RW | KMM__PAGE_DIRTY) & \
 			 ~KMM__PAGE_NX })
-#define KMM_PAGE_NONE ((kmm_pgprot_t){ KMM__PAGE_ACCESSED })
+#define KMM_PAGE_NONE ((kmm_pgprot_t){ KMM__PAGE_PROTNONE | KMM__PAGE_ACCESSED })
 #define KMM_PAGE_SHARED                                                      \
 	((kmm_pgprot_t){ KMM__PAGE_PRESENT | KMM__PAGE_RW | KMM__PAGE_USER | \
 			 KMM__PAGE_ACCESSED | KMM__PAGE_NX })
@@ -98,9 +104,10 @@ static inline uint64_t kmm_pte_pfn(kmm_pte_t pte)
 {
 	return (pte.pte & KMM__PAGE_PFN_MASK) >> KMM_PAGE_SHIFT;
 }
+/* pte_present(): mapped, to the hardware or PROT_NONE (as on x86). */
 static inline bool kmm_pte_present(kmm_pte_t pte)
 {
-	return pte.pte & KMM__PAGE_PRESENT;
+	return pte.pte & (KMM__PAGE_PRESENT | KMM__PAGE_PROTNONE);
 }
 static inline bool kmm_pte_none(kmm_pte_t pte)
 {

@@ -695,6 +695,10 @@ static int populate_anon(struct kmm_vm_area_struct *vma)
 	unsigned long addr;
 	int ret = 0;
 
+	/* __mm_populate() skips mappings nothing may access. */
+	if (!(vma->vm_flags & (KMM_VM_READ | KMM_VM_WRITE | KMM_VM_EXEC)))
+		return 0;
+
 	for (addr = vma->vm_start; addr < vma->vm_end && !ret; addr += KMM_PAGE_SIZE)
 		ret = anon_map_page(vma, addr);
 	if (!ret)
