@@ -13,14 +13,24 @@
  *           offset so that the PFN (not the bit number) is aligned
  *   loop: under cma->lock find the first clear run of bits from `start`
  *         at that alignment, set it, drop the lock;
+ *         under cma->alloc_mutex,
  *         alloc_contig_range(pfn, pfn + count, ACR_FLAGS_CMA):
  *           0      done;
  *           -EBUSY clear the run again, start past it, loop;
  *           other  clear the run, fail.
  *   Each loop's failure is logged at debug level; the final failure once.
  *
+ * Two runs of one area may share a pageblock, and alloc_contig_range()
+ * isolates whole pageblocks: run concurrently, the second would find the
+ * pageblock "isolated by someone else" and skip past ranges that are in
+ * fact free (failing outright in a small area).  So, as the kernel's
+ * cma->alloc_mutex does, one alloc_contig_range() per area at a time.
+ * (Areas are pageblock aligned, so different areas never share one.)
+ *
  * Lock order
  * ----------
+ *   cma->alloc_mutex (held across alloc_contig_range)
+ *     mm_list_lock, mmap_lock, zone and pcp locks (contig.c)
  *   cma->lock (a spinlock; never held across alloc_contig_range)
  *     nothing
  */
@@ -38,6 +48,7 @@ struct kmm_cma {
 	unsigned long *bitmap;		/* cma->lock */
 	unsigned long used;		/* pages marked; cma->lock */
 	kmm_port_spinlock_t lock;	/* cma->lock */
+	kmm_port_lock_t alloc_mutex;	/* one alloc_contig_range() at a time */
 	char name[32];
 	atomic_ulong alloc_pages_success, alloc_pages_fail, release_pages_success;
 };
@@ -103,6 +114,7 @@ static int add_area(uint64_t base_pfn, unsigned long count, unsigned order_per_b
 		return -KMM_ENOMEM;
 	kmm_memset(c->bitmap, 0, words * sizeof(unsigned long));
 	kmm_port_spin_init(&c->lock);
+	kmm_port_lock_init(&c->alloc_mutex);
 	if (name && *name)
 		kmm_scnprintf(c->name, sizeof(c->name), "%s", name);
 	else
@@ -144,6 +156,7 @@ void kmm__cma_fini(void)
 		kmm_port_meta_free(areas[i].bitmap,
 				   ((areas[i].nbits + BPL - 1) / BPL) * sizeof(unsigned long));
 		kmm_port_spin_destroy(&areas[i].lock);
+		kmm_port_lock_destroy(&areas[i].alloc_mutex);
 	}
 	nr_areas = 0;
 	kmm_port_lock_destroy(&areas_lock);
@@ -274,8 +287,10 @@ struct kmm_page *kmm_cma_alloc(struct kmm_cma *cma, unsigned long count, unsigne
 		kmm_port_spin_unlock(&cma->lock);
 
 		pfn = cma->base_pfn + (bitno << cma->order_per_bit);
+		kmm_port_lock(&cma->alloc_mutex);
 		ret = kmm_alloc_contig_range(pfn, pfn + count, KMM_ACR_FLAGS_CMA,
 					     KMM_GFP_KERNEL | KMM___GFP_NOWARN);
+		kmm_port_unlock(&cma->alloc_mutex);
 		if (!ret) {
 			atomic_fetch_add(&cma->alloc_pages_success, count);
 			return kmm_pfn_to_page(pfn);
@@ -286,6 +301,8 @@ struct kmm_page *kmm_cma_alloc(struct kmm_cma *cma, unsigned long count, unsigne
 		kmm_port_spin_unlock(&cma->lock);
 		if (ret != -KMM_EBUSY)
 			break;
+		kmm_pr_debug("cma: %s: pfn %#lx+%lu is busy, trying past it", cma->name, pfn,
+			     count);
 		start = bitno + mask + 1;	/* past the busy run */
 	}
 fail:
@@ -324,6 +341,24 @@ bool kmm_cma_release(struct kmm_cma *cma, const struct kmm_page *pages, unsigned
 			kmm_port_spin_unlock(&cma->lock);
 			kmm_pr_warn("cma: %s: release of pfn %#llx+%lu: not allocated",
 				    cma->name, (unsigned long long)pfn, count);
+			return false;
+		}
+	}
+	/*
+	 * With order_per_bit > 0 a set bit covers pages that were never
+	 * handed out (cma_alloc(3) takes 3 of a bit's 4): each page must
+	 * be one cma_alloc() gave (an order-0 page with a reference), or
+	 * free_contig_range() would free a free page.
+	 */
+	for (i = 0; i < count; i++) {
+		const struct kmm_page *p = pages + i;
+
+		if (kmm_page_ref_count(p) <= 0 ||
+		    (kmm_page_flags(p) & ((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp)))) {
+			kmm_port_spin_unlock(&cma->lock);
+			kmm_pr_warn("cma: %s: release of pfn %#llx+%lu: pfn %#llx is not allocated",
+				    cma->name, (unsigned long long)pfn, count,
+				    (unsigned long long)(pfn + i));
 			return false;
 		}
 	}
