@@ -75,7 +75,8 @@ struct kmm_page *kmm_cma_alloc(struct kmm_cma *cma, unsigned long count, unsigne
  * kmm_cma_release - give back @count pages from @pages, which
  * kmm_cma_alloc() returned from @cma.
  * Return: true; false (and nothing freed) if the pages are not all inside
- * @cma or not all marked allocated in its bitmap.
+ * @cma, not all marked allocated in its bitmap, or not all allocated
+ * pages (a double release).
  */
 bool kmm_cma_release(struct kmm_cma *cma, const struct kmm_page *pages, unsigned long count);
 
