@@ -124,7 +124,9 @@ void kmm_mm_destroy(struct kmm_mm_struct *mm);
  * Context: process context, may sleep; takes mm->mmap_lock.
  * Return: the address, or a negative errno cast to unsigned long
  * (-EINVAL: bad flags, length, alignment or range; -ENOMEM: no room, no
- * memory, the host refused; or what @file->mmap returned).  Test with
+ * memory, the host refused; -ENODEV: @file has no mmap method;
+ * -EOVERFLOW: @pgoff + the length in pages wraps; or what @file->mmap
+ * returned).  Test with
  * KMM_IS_ERR_VALUE().
  */
 unsigned long kmm_vm_mmap(struct kmm_mm_struct *mm, unsigned long addr,

@@ -195,7 +195,10 @@ int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 	cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
 	do {
-		ret = sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(hdr) ? 0 : -errno;
+		ssize_t sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+
+		/* A short header (the fds went with it) cannot be resumed. */
+		ret = sent == (ssize_t)sizeof(hdr) ? 0 : sent < 0 ? -errno : -EIO;
 	} while (ret == -EINTR);
 	if (!ret)
 		ret = write_all(sock, runs, (size_t)n * sizeof(*runs));
