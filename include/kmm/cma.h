@@ -62,8 +62,10 @@ int kmm_cma_init_reserved_mem(uint64_t base, uint64_t size, unsigned order_per_b
  * @no_warn: no failure message.
  *
  * Finds a clear run in the bitmap (under cma->lock), marks it, and calls
- * alloc_contig_range() on it without the lock; on -EBUSY the run is given
- * back and the search goes on past it, until the bitmap is exhausted.
+ * alloc_contig_range() on it without the lock (under the area's
+ * alloc_mutex); on -EBUSY the run is given back and the search goes on
+ * one alignment step past the run's start (the kernel's bitmap_no + mask
+ * + 1), until the bitmap is exhausted.
  * Context: any thread holding no mmap_lock; may migrate user pages.
  * Return: the first page (each page an order-0 allocation with refcount
  * 1), or NULL (@count 0, @cma NULL, or no run could be had).
@@ -114,9 +116,9 @@ struct kmm_cma *kmm_cma_area(unsigned i);
 unsigned kmm_cma_area_count(void);
 
 /**
- * kmm_cma_validate - every area: pageblocks MIGRATE_CMA, pages PG_cma,
- * every page marked in the bitmap is allocated (refcount > 0, not free),
- * used agrees with the bitmap.
+ * kmm_cma_validate - every area: pages PG_cma in pageblocks of type CMA
+ * (possibly isolated), the first page of every set bit allocated
+ * (refcount > 0, not free), used agrees with the bitmap.
  * Return: 0 or -EINVAL (logged).
  */
 int kmm_cma_validate(void);

@@ -118,10 +118,12 @@ void kmm_putback_movable_pages(struct kmm_list_head *list);
 /**
  * kmm_migrate_pages - move the contents and mappings of isolated pages.
  * @from: pages from kmm_isolate_movable_page().
- * @get_new: allocates the target for a page (NULL: no memory).
+ * @get_new: allocates the target for a page (returning NULL: no memory);
+ *   NULL picks kmm's own: GFP_HIGHUSER_MOVABLE blocks of up to 128
+ *   PFN-contiguous pages, split, so a run maps with one host call.
  * @put_new: frees a target that was not used (may be NULL: kmm_put_page).
  * @private: passed to both.
- * @mode, @reason: recorded; kmm migrates synchronously in every mode.
+ * @mode, @reason: accepted and ignored: kmm migrates synchronously always.
  * @nr_succeeded: if not NULL, the number of pages migrated.
  *
  * For each page: under its mm's mmap_lock, check that only the mapping and
@@ -133,8 +135,9 @@ void kmm_putback_movable_pages(struct kmm_list_head *list);
  *
  * Context: any thread; takes mm_list_lock, mmap_lock, the page allocator's
  * locks.  Must not be called with an mmap_lock held.
- * Return: the number of pages left on @from (not migrated), or -ENOMEM
- * when a target could not be allocated (the rest stay on @from).
+ * Return: the number of pages left on @from (not migrated); -ENOMEM when
+ * a target could not be allocated or the host refused the demand pages
+ * for lack of memory (the rest stay on @from); -EINVAL for a NULL @from.
  */
 int kmm_migrate_pages(struct kmm_list_head *from, kmm_new_page_t get_new,
 		      kmm_free_page_t put_new, unsigned long private,
@@ -182,10 +185,12 @@ void kmm_free_contig_range(unsigned long pfn, unsigned long nr_pages);
  * kmm_alloc_contig_pages - find and allocate @nr_pages contiguous frames.
  * @gfp: zone modifiers choose the highest zone; __GFP_NOWARN, __GFP_ZERO.
  * @nid: node, or -1 for the current CPU's.
- * @nodemask: ignored unless NULL (kmm has no node masks yet; say NULL).
+ * @nodemask: must be NULL (kmm has no node masks yet): anything else
+ *   returns NULL.
  *
  * Scans each allowed zone (highest first) for a range aligned to the
- * largest power of two not above @nr_pages whose pages all look free or
+ * largest power of two not above @nr_pages (at most MAX_ORDER_NR_PAGES)
+ * whose pages all look free or
  * movable, and tries kmm_alloc_contig_range() on each candidate.
  * Context: as kmm_alloc_contig_range().
  * Return: the first page, or NULL.

@@ -188,18 +188,28 @@ int kmm_cma_init_reserved_mem(uint64_t base, uint64_t size, unsigned order_per_b
 		kmm_pr_err("cma: too many areas (%d)", KMM_MAX_CMA_AREAS);
 		return -KMM_ENOSPC;
 	}
+	/* The bitmap first: once activated, the pages are no longer the caller's. */
+	ret = add_area(start, (unsigned long)count, order_per_bit, name, res_cma);
+	if (ret) {
+		kmm_port_unlock(&areas_lock);
+		kmm_pr_err("cma: no memory for the bitmap of %s", name ? name : "(unnamed)");
+		return ret;
+	}
 	ret = kmm__cma_activate_range(start, count);
 	if (ret) {
+		struct kmm_cma *c = &areas[--nr_areas];
+
+		kmm_port_meta_free(c->bitmap, ((c->nbits + BPL - 1) / BPL) * sizeof(unsigned long));
+		kmm_port_spin_destroy(&c->lock);
+		kmm_port_lock_destroy(&c->alloc_mutex);
+		*res_cma = NULL;
 		kmm_port_unlock(&areas_lock);
 		kmm_pr_err("cma: init_reserved_mem(%#llx, %#llx): not memory the caller owns in one zone",
 			   (unsigned long long)base, (unsigned long long)size);
 		return ret;
 	}
-	ret = add_area(start, (unsigned long)count, order_per_bit, name, res_cma);
 	kmm_port_unlock(&areas_lock);
-	if (ret)	/* the pageblocks stay CMA but no area hands them out */
-		kmm_pr_err("cma: no memory for the bitmap of %s", name ? name : "(unnamed)");
-	return ret;
+	return 0;
 }
 
 int kmm_cma_declare_contiguous(uint64_t base, uint64_t size, uint64_t limit,
