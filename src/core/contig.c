@@ -26,7 +26,7 @@
  *
  * A failure at any step undoes the isolation; pages taken are never lost
  * because nothing is taken before step 4 succeeds as a whole.  Each
- * failure records the PFN that blocked it and why (per CPU, see
+ * failure records the PFN that blocked it and why (per thread, see
  * kmm_contig_last_error()) and counts the reason.
  *
  * Lock order
@@ -51,7 +51,27 @@ const char *const kmm_contig_fail_names[KMM_NR_CONTIG_FAIL] = {
 };
 
 static atomic_ulong fail_count[KMM_NR_CONTIG_FAIL];
-static struct kmm_contig_error last_error[KMM_MAX_CPUS];
+
+/*
+ * The last error is the calling thread's: hosted, a thread may change CPUs
+ * between a failure and the question (and other threads fail on the CPU it
+ * left), so a per-CPU slot would answer for someone else.  Each record
+ * carries the boot it belongs to; one from an earlier boot reads as none.
+ * A freestanding build (no thread-local storage assumed) keeps one slot
+ * per CPU.
+ */
+struct last_error {
+	unsigned long boot;
+	struct kmm_contig_error e;
+};
+static atomic_ulong boot_gen;
+#if __STDC_HOSTED__
+static _Thread_local struct last_error last_error;
+#define LAST_ERROR (&last_error)
+#else
+static struct last_error last_error[KMM_MAX_CPUS];
+#define LAST_ERROR (&last_error[kmm_smp_processor_id() % KMM_MAX_CPUS])
+#endif
 
 unsigned long kmm_contig_fail_count(enum kmm_contig_fail reason)
 {
@@ -62,21 +82,26 @@ unsigned long kmm_contig_fail_count(enum kmm_contig_fail reason)
 
 struct kmm_contig_error kmm_contig_last_error(void)
 {
-	return last_error[kmm_smp_processor_id() % KMM_MAX_CPUS];
+	const struct last_error *l = LAST_ERROR;
+
+	if (l->boot != atomic_load_explicit(&boot_gen, memory_order_relaxed))
+		return (struct kmm_contig_error){ .pfn = ~0ULL, .reason = -1 };
+	return l->e;
 }
 
 void kmm__contig_reset(void)
 {
 	for (int i = 0; i < KMM_NR_CONTIG_FAIL; i++)
 		atomic_store(&fail_count[i], 0);
-	for (int i = 0; i < KMM_MAX_CPUS; i++)
-		last_error[i] = (struct kmm_contig_error){ .pfn = ~0ULL, .reason = -1 };
+	atomic_fetch_add(&boot_gen, 1);	/* every thread's last error is forgotten */
 }
 
 static void set_error(uint64_t pfn, enum kmm_contig_fail reason, int refcount)
 {
-	last_error[kmm_smp_processor_id() % KMM_MAX_CPUS] =
-		(struct kmm_contig_error){ .pfn = pfn, .reason = reason, .refcount = refcount };
+	struct last_error *l = LAST_ERROR;
+
+	l->e = (struct kmm_contig_error){ .pfn = pfn, .reason = reason, .refcount = refcount };
+	l->boot = atomic_load_explicit(&boot_gen, memory_order_relaxed);
 	atomic_fetch_add_explicit(&fail_count[reason], 1, memory_order_relaxed);
 }
 
@@ -164,6 +189,14 @@ int kmm_start_isolate_page_range(unsigned long start_pfn, unsigned long end_pfn,
 			kmm_pr_debug("page isolation: pageblock at pfn %#llx is isolated by someone else",
 				    (unsigned long long)pb);
 			set_error(pb, KMM_CONTIG_FAIL_ISOLATED, 0);
+			ret = -KMM_EBUSY;
+			break;
+		}
+		if (pb < z->zone_start_pfn || pb + KMM_PAGEBLOCK_NR_PAGES > kmm_zone_end_pfn(z)) {
+			/* Not scanned: its pages past the zone may be past memory. */
+			kmm_pr_debug("page isolation: pageblock at pfn %#llx is not wholly in zone %s",
+				    (unsigned long long)pb, z->name);
+			set_error(pb, KMM_CONTIG_FAIL_UNMOVABLE, 0);
 			ret = -KMM_EBUSY;
 			break;
 		}

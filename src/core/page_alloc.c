@@ -1454,15 +1454,29 @@ int kmm__isolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn)
 		return -KMM_EINVAL;
 	split_buddy_over_pageblock(z, pb_pfn);
 	__atomic_store_n(b, (uint8_t)(*b | KMM_PB_ISOLATE), __ATOMIC_RELAXED);
+	/*
+	 * Each block leaves its list and is freed again onto the Isolate
+	 * list, so it merges with an Isolate buddy: a free pageblock next to
+	 * an isolated one (the other half of a split order-10 block) joins
+	 * it, as it would have if it had been freed there.  Blocks of this
+	 * pageblock further on that the merge takes along are accounted by
+	 * __free_one_page().
+	 */
 	for (pfn = pb_pfn; pfn < end;) {
 		struct kmm_page *p = kmm_pfn_to_page(pfn);
+		unsigned order;
+		int mt;
 
 		if (!kmm_page_test(p, KMM_PG_buddy)) {
 			pfn++;
 			continue;
 		}
-		move_to_free_list(p, z, (unsigned)p->private, p->alloc_mt, KMM_MIGRATE_ISOLATE);
-		pfn += 1ULL << p->private;
+		order = (unsigned)p->private;
+		mt = p->alloc_mt;
+		__del_from_free_list(p, z, order, mt);
+		account_freepages(z, -(1L << order), mt);
+		__free_one_page(p, pfn, z, order, KMM_MIGRATE_ISOLATE, FPI_NONE);
+		pfn += 1ULL << order;
 	}
 	return 0;
 }
