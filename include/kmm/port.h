@@ -26,7 +26,8 @@
  *                             kmm_port_rcu_barrier
  *   9. deferred work          kmm_port_schedule_work,
  *                             kmm_port_cancel_work_sync
- *  10. user page faults       kmm_port_demand_map (and the core's
+ *  10. user page faults       kmm_port_demand_map, kmm_port_migrate_fence
+ *                             (and the core's
  *                             kmm_handle_user_fault, which the port calls)
  *
  * Failure injection of host calls (issue "reliability") is done by the core
@@ -300,6 +301,27 @@ void kmm_port_cancel_work_sync(struct kmm_work *work);
  * Context: may sleep.
  */
 int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot);
+
+/**
+ * kmm_port_migrate_fence - until [@va, @va + @nr_pages pages) is next
+ * mapped with kmm_port_map(), make every access to it a page fault that
+ * goes to kmm_handle_user_fault() instead of reaching the page mapped
+ * there now (the kernel's migration entries: the core copies the pages
+ * meanwhile, holding the mm's mmap_lock, so the access waits and then
+ * finds the new page).  Every page of the range is mapped when this is
+ * called.
+ * Hosted: the memfd mapping is registered with userfaultfd in minor-fault
+ * mode and its host PTEs dropped (MADV_DONTNEED): no access can slip
+ * between the fence and the copy.  Where the host has no minor faults on
+ * shmem (before Linux 5.13), the range becomes a demand range
+ * (kmm_port_demand_map()), which leaves a short window in which a store
+ * lands in a page the copy no longer sees.  A kernel port: clear the
+ * hardware PTEs and flush the TLB; its fault handler waits for mmap_lock.
+ * Return: 0; -ENOSYS when the host offers no user faults at all (the
+ * caller copies without a fence: the documented window); -EINVAL; -ENOMEM.
+ * Context: may sleep.
+ */
+int kmm_port_migrate_fence(uintptr_t va, size_t nr_pages, unsigned prot);
 
 /**
  * kmm_handle_user_fault - provided by the core, called by the port: resolve

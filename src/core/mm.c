@@ -879,12 +879,14 @@ unsigned kmm__anon_run_check_locked(struct kmm_mm_struct *mm, unsigned long addr
  * rewrite the PTEs, flush the run to the host once, drop the old pages'
  * mapping references.
  *
- * In real mode the run's host pages are first replaced by demand pages
- * (port group 10, one call for the run): a thread touching one meanwhile
- * faults into kmm_handle_user_fault(), which waits for mmap_lock, so no
- * store can land in an old page after its copy (the kernel's migration
- * entry).  Where the host has no user faults, a store racing with the
- * copy can be lost: the documented window.  Targets that are contiguous
+ * In real mode the run is first fenced (kmm_port_migrate_fence(), one
+ * call for the run): a thread touching one of its pages meanwhile faults
+ * into kmm_handle_user_fault(), which waits for mmap_lock, so no store can
+ * land in an old page after its copy (the kernel's migration entry).
+ * Where the host has no minor faults on shmem, the fence is a demand
+ * range, set up in two steps with a short window between them; where it
+ * has no user faults at all there is no fence: in both cases a store
+ * racing with the copy can be lost (the documented window).  Targets that are contiguous
  * in PFN order are mapped by one host call.
  *
  * Context: mmap_lock held (kmm__anon_lock_owner()).
@@ -901,7 +903,7 @@ int kmm__anon_migrate_run_locked(struct kmm_mm_struct *mm, unsigned long addr,
 	int r;
 
 	if (real) {
-		r = kmm_port_demand_map(addr, n, vma_port_prot(vma->vm_flags));
+		r = kmm_port_migrate_fence(addr, n, vma_port_prot(vma->vm_flags));
 		if (r && r != -KMM_ENOSYS)
 			return r == -KMM_ENOMEM ? -KMM_ENOMEM : -KMM_EAGAIN;
 	}

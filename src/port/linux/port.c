@@ -1172,6 +1172,7 @@ static struct {
 	pthread_once_t once;
 	int fd;			/* -1: none to be had */
 	int err;		/* why not */
+	bool minor;		/* UFFD_FEATURE_MINOR_SHMEM: migration fences */
 } uffd = { .once = PTHREAD_ONCE_INIT, .fd = -1 };
 
 static void *uffd_thread(void *arg)
@@ -1210,7 +1211,24 @@ static void uffd_init(void)
 		uffd.err = errno;
 		return;
 	}
-	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+#ifdef UFFD_FEATURE_MINOR_SHMEM
+	/* Minor faults on shmem (5.13+) fence pages being migrated.  A
+	 * feature the host lacks fails UFFDIO_API, which can be asked once
+	 * per descriptor: then start over without it. */
+	api.features = UFFD_FEATURE_MINOR_SHMEM;
+	if (ioctl(fd, UFFDIO_API, &api) == 0) {
+		uffd.minor = true;
+	} else {
+		close(fd);
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+		if (fd < 0) {
+			uffd.err = errno;
+			return;
+		}
+		api = (struct uffdio_api){ .api = UFFD_API };
+	}
+#endif
+	if (!uffd.minor && ioctl(fd, UFFDIO_API, &api) != 0) {
 		uffd.err = errno;
 		close(fd);
 		return;
@@ -1271,4 +1289,44 @@ int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
 		return err == ENOMEM ? -ENOMEM : err == EPERM ? -ENOSYS : -EINVAL;
 	}
 	return 0;
+}
+
+int kmm_port_migrate_fence(uintptr_t va, size_t nr_pages, unsigned prot)
+{
+#ifdef UFFDIO_REGISTER_MODE_MINOR
+	struct uffdio_register reg;
+	size_t len;
+	int ret;
+
+	if (shadow_mode() || nr_pages == 0)
+		return 0;
+	ret = check_range("migrate_fence", va, nr_pages, &len);
+	if (ret)
+		return ret;
+	pthread_once(&uffd.once, uffd_init);
+	if (uffd.fd < 0)
+		return -ENOSYS;
+	if (uffd.minor) {
+		reg = (struct uffdio_register){
+			.range = { .start = va, .len = len },
+			.mode = UFFDIO_REGISTER_MODE_MINOR,
+		};
+		/*
+		 * Registered first, then the host PTEs go: until the next
+		 * kmm_port_map() (a MAP_FIXED mapping, which drops the
+		 * registration) every touch is a minor fault for kmm-uffd.
+		 * A range that is not all memfd pages cannot be registered:
+		 * fall back below.
+		 */
+		if (ioctl(uffd.fd, UFFDIO_REGISTER, &reg) == 0) {
+			if (madvise((void *)va, len, MADV_DONTNEED) == 0)
+				return 0;
+			ret = errno;
+			port_err("port: migrate_fence(%#lx, %zu pages): madvise: %s",
+				 (unsigned long)va, nr_pages, strerror(ret));
+			ioctl(uffd.fd, UFFDIO_UNREGISTER, &reg.range);
+		}
+	}
+#endif
+	return kmm_port_demand_map(va, nr_pages, prot);
 }

@@ -448,3 +448,12 @@ int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
 	(void)prot;
 	return 0;
 }
+
+/* No host memory: nothing can touch a page while it moves. */
+int kmm_port_migrate_fence(uintptr_t va, size_t nr_pages, unsigned prot)
+{
+	(void)va;
+	(void)nr_pages;
+	(void)prot;
+	return 0;
+}
