@@ -22,7 +22,10 @@
 
 #include "replay.h"
 #include "test_vmalloc.h"
+#include <kmm/cma.h>
+
 #include "workload.h"
+#include "contig_phase.h"
 
 #ifdef KMM_HAVE_BENCH
 #include "bench.h"
@@ -110,6 +113,7 @@ static int cmd_run(int argc, char **argv)
 	struct workload_result r;
 	uint64_t free_boot, free_end, pt_boot, pt_pages;
 	struct kmm_vmalloc_stats vst;
+	struct contig_phase_result cr;
 	int c, ret = 0;
 	unsigned i;
 
@@ -129,6 +133,8 @@ static int cmd_run(int argc, char **argv)
 		run_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!*boot_cmdline)
+		boot_cmdline = "cma=64M";	/* the default machine, with a CMA area */
 	if (do_boot())
 		return 1;
 	printf("kmm: booted \"%s\": %u node(s), %u CPU(s), %" PRIu64 " MiB, mode %s, min_free_kbytes %" PRIu64 "\n",
@@ -169,6 +175,18 @@ static int cmd_run(int argc, char **argv)
 			r.corrupt_pages);
 		ret = 1;
 	}
+	/* User memory, remap_vmalloc_range, alloc_contig_range and CMA. */
+	{
+		struct contig_phase_opts co = { .rounds = 200, .seed = wo.seed };
+
+		kmm_bind_cpu(0);
+		if (contig_phase_run(&co, &cr)) {
+			fprintf(stderr, "kmm: FAIL: user memory / contiguous allocation: %lu held pages changed, %lu user pages and %lu remapped words lost their bytes\n",
+				cr.corrupt, cr.user_bad, cr.vmalloc_bad);
+			ret = 1;
+		}
+		kmm_bind_cpu(-1);
+	}
 	kmm_vm_unmap_aliases();	/* lazily freed areas give back nothing, but purge */
 	kmm_drain_all_pages(NULL);
 	free_end = kmm_nr_free_pages();
@@ -197,6 +215,11 @@ static int cmd_run(int argc, char **argv)
 	printf("vmalloc          %lu areas allocated, %lu freed; %lu purges, %lu pool hits\n",
 	       r.vallocs, r.vfrees, vst.nr_purges, vst.nr_pool_hits);
 	printf("pages verified   %lu (corrupt: %lu)\n", r.verified_pages, r.corrupt_pages);
+	printf("user memory      %lu anonymous pages and a remapped vmalloc_user() buffer checked; %lu pages migrated\n",
+	       cr.user_pages, cr.migrated);
+	printf("contiguous       alloc_contig_range %lu ok, %lu busy; cma_alloc %lu ok, %lu failed%s\n",
+	       cr.contig_ok, cr.contig_busy, cr.cma_ok, cr.cma_fail,
+	       kmm_cma_area_count() ? "" : " (no cma= area)");
 	printf("free pages       %" PRIu64 " at boot, %" PRIu64 " after release and drain (+%" PRIu64 " page-table pages kept)\n",
 	       free_boot, free_end, pt_pages);
 	for (i = 0; i < KMM_NR_STAT_ITEMS; i++)
