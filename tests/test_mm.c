@@ -2969,3 +2969,43 @@ Test(mm, prot_none_keeps_and_returns_pages)
 	kmm_mm_destroy(mm);
 	assert_all_back("PROT_NONE");
 }
+
+/*
+ * The host refuses an unmap (fail_host_map, as at vm.max_map_count): the
+ * range is gone from kmm but its pages stay allocated while the host may
+ * still map them, and come back when the mm's host range is released.
+ */
+Test(mm, failed_host_unmap_holds_pages_until_destroy)
+{
+	enum { N = 8 };
+	struct kmm_mm_struct *mm;
+	struct kmm_page *pg[N];
+	unsigned long a;
+	uint64_t f0;
+	int r;
+
+	boot("mem=64M");
+	mm = new_mm(GB);
+	f0 = free_now();
+	a = do_mmap(mm, 0, N * PG, RW, ANON_POP, 0, NULL);
+	for (int i = 0; i < N; i++)
+		pg[i] = upage(mm, a + (unsigned long)i * PG);
+	kmm_fault_set_nth(&kmm_fail_host_map, 1);
+	r = kmm_vm_munmap(mm, a, N * PG);
+	kmm_fault_set_nth(&kmm_fail_host_map, 0);
+	if (is_shadow()) {
+		cr_assert_eq(r, 0, "shadow mode makes no host call");
+	} else {
+		cr_assert_eq(r, -KMM_ENOMEM, "the host unmap failed: %d", r);
+		cr_assert_eq(atomic_load(&mm->rss_anon), 0, "gone from kmm");
+		for (int i = 0; i < N; i++) {
+			cr_assert_eq(refc(pg[i]), 1, "page %d held for the host mapping", i);
+			cr_assert_eq(mapc(pg[i]), -1);
+		}
+		cr_assert_eq(mm->nr_zap_held, N);
+		cr_assert_lt(free_now(), f0, "the held pages are not free");
+		check_valid(mm, "after the failed unmap");
+	}
+	kmm_mm_destroy(mm);
+	assert_all_back("held pages");
+}

@@ -39,6 +39,12 @@ struct kmm_fault_attr {
 
 /* Fault points (more are added by later subsystems). */
 extern struct kmm_fault_attr kmm_fail_page_alloc;
+/*
+ * Host mapping calls made by a flush (kmm_port_map / kmm_port_unmap of a
+ * PTE run): an injected failure is -ENOMEM, as the host answers at
+ * vm.max_map_count, and the call is not made.  Reset at boot.
+ */
+extern struct kmm_fault_attr kmm_fail_host_map;
 
 /** kmm_fault_armed - cheap test: can @attr fail anything at all now? */
 static inline bool kmm_fault_armed(struct kmm_fault_attr *attr)

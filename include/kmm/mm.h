@@ -142,7 +142,10 @@ unsigned long kmm_vm_mmap(struct kmm_mm_struct *mm, unsigned long addr,
  * flush): the range faults afterwards.  Unmapping a hole is not an error.
  * Context: process context, may sleep; takes mm->mmap_lock.
  * Return: 0, -EINVAL (unaligned @start, zero @len, range outside the mm),
- * -ENOMEM (a split needed a VMA and none could be had; nothing changed).
+ * -ENOMEM (a split needed a VMA and none could be had: nothing changed;
+ * or the host refused to unmap: the range is unmapped in kmm, and its
+ * pages stay allocated until kmm_mm_destroy() because the host may still
+ * map them).
  */
 int kmm_vm_munmap(struct kmm_mm_struct *mm, unsigned long start, unsigned long len);
 

@@ -541,6 +541,7 @@ int kmm_boot(const char *cmdline)
 		return -KMM_EBUSY;
 	}
 	kmm_fault_reset(&kmm_fail_page_alloc);
+	kmm_fault_reset(&kmm_fail_host_map);
 	ret = parse_cmdline(&params, cmdline);
 	if (ret)
 		goto fail_params;

@@ -25,6 +25,10 @@ struct kmm_fault_attr kmm_fail_page_alloc = {
 	.min_order = 0,
 };
 
+struct kmm_fault_attr kmm_fail_host_map = {
+	.name = "fail_host_map",
+};
+
 static bool fault_nth_hit(struct kmm_fault_attr *attr)
 {
 	long n = atomic_load(&attr->nth);

@@ -162,8 +162,36 @@ static int zap_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
 	return 0;
 }
 
-/* Drop what one mapping of @page held (after its host unmap). */
-static void release_page(struct kmm_mm_struct *mm, struct kmm_page *page)
+/*
+ * The host refused to unmap @page's last mapping: keep the page (with the
+ * mapping's reference) until the mm's host range is released, so no host
+ * mapping outlives it.  Without memory to remember it, it is freed and
+ * that is logged.  mmap_lock held.
+ */
+static void hold_page(struct kmm_mm_struct *mm, struct kmm_page *page)
+{
+	if (mm->nr_zap_held == mm->zap_held_cap) {
+		unsigned long cap = mm->zap_held_cap ? 2 * mm->zap_held_cap : 64;
+		struct kmm_page **a = kmm_port_meta_alloc(cap * sizeof(*a));
+
+		if (!a) {
+			kmm_pr_err("mm: pfn %#llx freed though the host may still map it (no memory to hold it)",
+				   (unsigned long long)kmm_page_to_pfn(page));
+			kmm_put_page(page);
+			return;
+		}
+		if (mm->zap_held) {
+			kmm_memcpy(a, mm->zap_held, mm->nr_zap_held * sizeof(*a));
+			kmm_port_meta_free(mm->zap_held, mm->zap_held_cap * sizeof(*a));
+		}
+		mm->zap_held = a;
+		mm->zap_held_cap = cap;
+	}
+	mm->zap_held[mm->nr_zap_held++] = page;
+}
+
+/* Drop what one mapping of @page held; @host_gone: its host unmap took. */
+static void release_page_host(struct kmm_mm_struct *mm, struct kmm_page *page, bool host_gone)
 {
 	if (kmm_page_test(page, KMM_PG_anon)) {
 		kmm_page_flags_set_all(page, kmm_page_flags(page) &
@@ -175,7 +203,10 @@ static void release_page(struct kmm_mm_struct *mm, struct kmm_page *page)
 		atomic_fetch_sub(&mm->rss_file, 1);
 	}
 	atomic_fetch_sub(&page->_mapcount, 1);
-	kmm_put_page(page);
+	if (host_gone)
+		kmm_put_page(page);
+	else
+		hold_page(mm, page);
 }
 
 /*
@@ -209,7 +240,7 @@ static int zap_range(struct kmm_mm_struct *mm, unsigned long start, unsigned lon
 				r = kmm_flush_tlb_mm_range(mm, start, start + KMM_PAGE_SIZE);
 				ret = ret ? ret : r;
 				if (one.n)
-					release_page(mm, one.pages[0]);
+					release_page_host(mm, one.pages[0], !r);
 			}
 			continue;
 		}
@@ -219,7 +250,7 @@ static int zap_range(struct kmm_mm_struct *mm, unsigned long start, unsigned lon
 		r = kmm_flush_tlb_mm_range(mm, start, next);
 		ret = ret ? ret : r;
 		for (i = 0; i < z->n; i++)
-			release_page(mm, z->pages[i]);
+			release_page_host(mm, z->pages[i], !r);
 		start = next;
 	}
 	if (z)
@@ -322,6 +353,11 @@ void kmm_mm_destroy(struct kmm_mm_struct *mm)
 	kmm_port_lock_destroy(&mm->mmap_lock);
 	kmm_mm_free_pgtables(mm);
 	kmm_port_user_release(mm->mmap_base, mm->task_size - mm->mmap_base);
+	/* The host range is gone: pages a failed unmap kept can go too. */
+	for (unsigned long i = 0; i < mm->nr_zap_held; i++)
+		kmm_put_page(mm->zap_held[i]);
+	if (mm->zap_held)
+		kmm_port_meta_free(mm->zap_held, mm->zap_held_cap * sizeof(*mm->zap_held));
 	kmm_port_meta_free(mm, sizeof(*mm));
 }
 

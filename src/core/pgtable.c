@@ -33,6 +33,7 @@
  * overlapping range may read them.
  */
 #include <kmm/boot.h>
+#include <kmm/fault.h>
 #include <kmm/lib.h>
 #include <kmm/page_alloc.h>
 #include <kmm/pgtable.h>
@@ -311,6 +312,9 @@ static int emit_run(struct kmm_mm_struct *mm, unsigned long va, size_t n,
 		    uint64_t key)
 {
 	int ret;
+
+	if (kmm_fault_armed(&kmm_fail_host_map) && kmm_should_fail(&kmm_fail_host_map, 0))
+		return -KMM_ENOMEM;
 
 	if (key) {
 		uint64_t pfn = (key & KMM__PAGE_PFN_MASK) >> KMM_PAGE_SHIFT;
