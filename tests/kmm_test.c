@@ -507,3 +507,15 @@ void kt_worker_error(int *errors, char *msg, size_t size, const char *fmt, ...)
 	vsnprintf(msg, size, fmt, ap);
 	va_end(ap);
 }
+
+void kt_assert_quiet(const char *what)
+{
+	int bad = 0;
+
+	for (int lvl = 0; lvl <= KMM_LOG_ERR; lvl++)
+		bad += kt_log_count_level(lvl, "");
+	if (bad || kt_log_count("BUG"))
+		kt_log_dump(what);
+	cr_assert_eq(bad, 0, "%s: %d error lines (first: %s)", what, bad, kt_log_find(""));
+	cr_assert_eq(kt_log_count("BUG"), 0, "%s: %s", what, kt_log_find("BUG"));
+}

@@ -51,6 +51,9 @@ int kt_log_count_level(int level, const char *needle);
 const char *kt_log_find(const char *needle);
 /* Print every captured line to stderr (for a failing test's context). */
 void kt_log_dump(const char *why);
+/* Assert nothing at KMM_LOG_ERR or above and no "BUG" was logged so far
+ * (the log is dumped first when something was). */
+void kt_assert_quiet(const char *what);
 
 /* ---- boot ---------------------------------------------------------------- */
 

@@ -148,14 +148,7 @@ static bool free_head(unsigned long pfn, unsigned order, int mt)
 /* Nothing isolated, no error or BUG logged so far. */
 static void assert_clean(const char *what)
 {
-	int bad = 0;
-
-	for (int lvl = 0; lvl <= KMM_LOG_ERR; lvl++)
-		bad += kt_log_count_level(lvl, "");
-	if (bad || kt_log_count("BUG"))
-		kt_log_dump(what);
-	cr_assert_eq(bad, 0, "%s: %d error lines (first: %s)", what, bad, kt_log_find(""));
-	cr_assert_eq(kt_log_count("BUG"), 0, "%s: %s", what, kt_log_find("BUG"));
+	kt_assert_quiet(what);
 	cr_assert_eq(nr_isolated_blocks(), 0, "%s: a pageblock is left isolated", what);
 	cr_assert_eq(kt_zone_free_mt(zdma(), KMM_MIGRATE_ISOLATE) +
 			     kt_zone_free_mt(zdma32(), KMM_MIGRATE_ISOLATE),

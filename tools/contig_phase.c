@@ -19,6 +19,7 @@
 #include <kmm/vmalloc.h>
 
 #include "contig_phase.h"
+#include "workload.h"
 
 #define HELD 8
 
@@ -27,15 +28,6 @@ struct range {
 	bool cma;
 };
 
-static uint64_t xs(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static uint64_t ustamp(unsigned long addr)
 {
@@ -115,17 +107,17 @@ int contig_phase_run(const struct contig_phase_opts *o, struct contig_phase_resu
 	for (i = 0; real_mode() && i < upages; i++)
 		*(uint64_t *)(ua + i * KMM_PAGE_SIZE) = ustamp(ua + i * KMM_PAGE_SIZE);
 	for (unsigned long round = 0; round < o->rounds; round++) {
-		uint64_t r = xs(&rng) % 100;
+		uint64_t r = tool_xs(&rng) % 100;
 
 		if (nheld == HELD || (nheld && r < 40)) {
-			unsigned j = (unsigned)(xs(&rng) % nheld);
+			unsigned j = (unsigned)(tool_xs(&rng) % nheld);
 
 			res->corrupt += range_release(&held[j], cma);
 			held[j] = held[--nheld];
 			res->released++;
 		} else if (r < 75 || !cma) {
-			unsigned long n = KMM_PAGEBLOCK_NR_PAGES << (xs(&rng) % 2);
-			unsigned long start = KMM_ALIGN_DOWN(xs(&rng) % (kmm_machine.max_pfn - n),
+			unsigned long n = KMM_PAGEBLOCK_NR_PAGES << (tool_xs(&rng) % 2);
+			unsigned long start = KMM_ALIGN_DOWN(tool_xs(&rng) % (kmm_machine.max_pfn - n),
 							     KMM_PAGEBLOCK_NR_PAGES);
 
 			if (!kmm_alloc_contig_range(start, start + n, KMM_ACR_FLAGS_NONE,
@@ -137,8 +129,8 @@ int contig_phase_run(const struct contig_phase_opts *o, struct contig_phase_resu
 				res->contig_busy++;
 			}
 		} else {
-			unsigned long n = 1 + xs(&rng) % 1024;
-			struct kmm_page *p = kmm_cma_alloc(cma, n, (unsigned)(xs(&rng) % 10), true);
+			unsigned long n = 1 + tool_xs(&rng) % 1024;
+			struct kmm_page *p = kmm_cma_alloc(cma, n, (unsigned)(tool_xs(&rng) % 10), true);
 
 			if (p) {
 				held[nheld] = (struct range){ kmm_page_to_pfn(p), n, true };

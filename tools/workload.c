@@ -48,15 +48,6 @@ struct worker {
 static struct worker *workers;
 static unsigned nworkers;
 
-static uint64_t xs(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static void stamp(struct blk *b)
 {
@@ -92,20 +83,20 @@ static unsigned long check(struct blk *b, unsigned long *verified)
 /* Kernel-like mix: mostly order 0, some small, few large. */
 static unsigned pick_order(uint64_t *s)
 {
-	unsigned r = (unsigned)(xs(s) % 100);
+	unsigned r = (unsigned)(tool_xs(s) % 100);
 
 	if (r < 70)
 		return 0;
 	if (r < 85)
-		return 1 + (unsigned)(xs(s) % 3);
+		return 1 + (unsigned)(tool_xs(s) % 3);
 	if (r < 95)
-		return 4 + (unsigned)(xs(s) % 5);
-	return 9 + (unsigned)(xs(s) % 2);
+		return 4 + (unsigned)(tool_xs(s) % 5);
+	return 9 + (unsigned)(tool_xs(s) % 2);
 }
 
 static kmm_gfp_t pick_gfp(uint64_t *s, int *mt)
 {
-	unsigned r = (unsigned)(xs(s) % 100);
+	unsigned r = (unsigned)(tool_xs(s) % 100);
 
 	if (r < 45) {
 		*mt = KMM_MIGRATE_UNMOVABLE;
@@ -175,11 +166,11 @@ static void vrelease(struct worker *w, unsigned i)
 void workload_vmalloc_step(struct worker *w, unsigned long step);
 void workload_vmalloc_step(struct worker *w, unsigned long step)
 {
-	uint64_t r = xs(&w->rng) % 100;
+	uint64_t r = tool_xs(&w->rng) % 100;
 
 	if (w->vlive < VPOOL && (r < 55 || !w->vlive)) {
 		/* Mostly small, some large (up to 64 pages), zeroed or not. */
-		unsigned long pages = r < 40 ? 1 + xs(&w->rng) % 4 : 1 + xs(&w->rng) % 64;
+		unsigned long pages = r < 40 ? 1 + tool_xs(&w->rng) % 4 : 1 + tool_xs(&w->rng) % 64;
 		unsigned char *a = (r & 1) ? kmm_vzalloc(pages * KMM_PAGE_SIZE)
 					   : kmm_vmalloc(pages * KMM_PAGE_SIZE);
 
@@ -188,12 +179,12 @@ void workload_vmalloc_step(struct worker *w, unsigned long step)
 			return;
 		}
 		w->vpool[w->vlive] = (struct varea){ a, pages,
-			((uint64_t)w->cpu << 56) ^ (step << 8) ^ xs(&w->rng) ^ 0x5a };
+			((uint64_t)w->cpu << 56) ^ (step << 8) ^ tool_xs(&w->rng) ^ 0x5a };
 		vstamp(&w->vpool[w->vlive]);
 		w->vlive++;
 		w->r.vallocs++;
 	} else if (w->vlive) {
-		vrelease(w, r < 70 ? w->vlive - 1 : (unsigned)(xs(&w->rng) % w->vlive));
+		vrelease(w, r < 70 ? w->vlive - 1 : (unsigned)(tool_xs(&w->rng) % w->vlive));
 	}
 }
 
@@ -214,7 +205,7 @@ static void *worker_main(void *arg)
 
 	kmm_bind_cpu((int)w->cpu);
 	for (step = 0; step < w->o->steps; step++) {
-		uint64_t r = xs(&w->rng) % 100;
+		uint64_t r = tool_xs(&w->rng) % 100;
 
 		if (r >= 95) {	/* 5% of the steps: kernel VA (vmalloc/vfree) */
 			workload_vmalloc_step(w, step);
@@ -233,7 +224,7 @@ static void *worker_main(void *arg)
 				continue;
 			}
 			w->pool[w->live] = (struct blk){ p, order,
-				((uint64_t)w->cpu << 56) ^ (step << 8) ^ xs(&w->rng) };
+				((uint64_t)w->cpu << 56) ^ (step << 8) ^ tool_xs(&w->rng) };
 			stamp(&w->pool[w->live]);
 			w->live++;
 			w->r.allocs++;
@@ -242,15 +233,15 @@ static void *worker_main(void *arg)
 		} else if (w->live) {
 			/* Short-lived: mostly the newest; sometimes an old one. */
 			unsigned i = r < 85 ? w->live - 1
-					    : (unsigned)(xs(&w->rng) % w->live);
+					    : (unsigned)(tool_xs(&w->rng) % w->live);
 			release(w, i);
 		}
 	}
 	/* Keep keep_percent of the pools alive for the "after" reports. */
 	while (w->live > (unsigned)(POOL * w->o->keep_percent / 100))
-		release(w, (unsigned)(xs(&w->rng) % w->live));
+		release(w, (unsigned)(tool_xs(&w->rng) % w->live));
 	while (w->vlive > (unsigned)(VPOOL * w->o->keep_percent / 100))
-		vrelease(w, (unsigned)(xs(&w->rng) % w->vlive));
+		vrelease(w, (unsigned)(tool_xs(&w->rng) % w->vlive));
 	return NULL;
 }
 

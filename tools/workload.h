@@ -6,6 +6,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* xorshift64: the tools' cheap, seeded randomness (state must not be 0). */
+static inline uint64_t tool_xs(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
 struct workload_opts {
 	unsigned threads;	/* 0: one per CPU */
 	unsigned long steps;	/* per thread */

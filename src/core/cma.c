@@ -217,7 +217,7 @@ int kmm_cma_declare_contiguous(uint64_t base, uint64_t size, uint64_t limit,
 			       const char *name, struct kmm_cma **res_cma)
 {
 	uint64_t pb_bytes = KMM_PAGEBLOCK_NR_PAGES << KMM_PAGE_SHIFT;
-	uint64_t count, pfn, align_pages, lo, hi;
+	uint64_t count, pfn, align_pages, hi;
 	int ret;
 
 	if (!ready || !res_cma || !size || (alignment & (alignment - 1)))
@@ -249,7 +249,6 @@ int kmm_cma_declare_contiguous(uint64_t base, uint64_t size, uint64_t limit,
 		hi = limit >> KMM_PAGE_SHIFT;
 	if (hi < count)
 		return -KMM_ENOMEM;
-	lo = 0;
 	for (pfn = KMM_ALIGN_DOWN(hi - count, align_pages);; pfn -= align_pages) {
 		ret = kmm_alloc_contig_range(pfn, pfn + count, KMM_ACR_FLAGS_NONE,
 					     KMM_GFP_KERNEL | KMM___GFP_NOWARN);
@@ -260,7 +259,7 @@ int kmm_cma_declare_contiguous(uint64_t base, uint64_t size, uint64_t limit,
 				kmm_free_contig_range(pfn, count);
 			return ret;
 		}
-		if (pfn < lo + align_pages)
+		if (pfn < align_pages)
 			break;
 	}
 	kmm_pr_err("cma: failed to reserve %llu MiB", (unsigned long long)(size >> 20));

@@ -1489,7 +1489,10 @@ void kmm__unisolate_pageblock_locked(struct kmm_zone *z, uint64_t pb_pfn)
 
 	if (!(*b & KMM_PB_ISOLATE))
 		return;
-	split_buddy_over_pageblock(z, pb_pfn);	/* an Isolate block never merges out, but be sure */
+	/* Two isolated neighbours' free blocks may have merged to one of
+	 * order 10: split it, both halves still Isolate, before this half
+	 * leaves. */
+	split_buddy_over_pageblock(z, pb_pfn);
 	__atomic_store_n(b, (uint8_t)(*b & ~KMM_PB_ISOLATE), __ATOMIC_RELAXED);
 	mt = *b & KMM_PB_MIGRATETYPE_MASK;
 	/*
