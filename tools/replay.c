@@ -267,6 +267,8 @@ static void replay_usage(FILE *f)
 		"allocations that took no reconstructed area.  Both passes are reported.\n"
 		"\n"
 "  --cold-pools    one pass, pools empty at the start\n"
+		"  --pages-only    only the page-allocator replay\n"
+		"  --vmalloc-only  only the vmalloc replay\n"
 		"  --no-resync     keep kmm's placement after a mismatch (default: move\n"
 		"                  the area to the kernel's address and go on)\n"
 		"  --verbose       print each mismatch and each purge\n"
@@ -795,6 +797,8 @@ int kmm_replay_main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "boot", required_argument, NULL, 'b' },
 		{ "busy-node", required_argument, NULL, 'B' },
+		{ "pages-only", no_argument, NULL, 'P' },
+		{ "vmalloc-only", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -802,11 +806,11 @@ int kmm_replay_main(int argc, char **argv)
 	struct replay_stats st1, st2;
 	struct learn found = { 0 };
 	const char *extra = "";
-	bool cold = false;
-	char cmd[1024], dir[4000];
+	bool cold = false, pages_only = false, vmalloc_only = false;
+	char cmd[1024], dir[4000], trace[4200];
 	struct stat sb;
 	size_t i, j;
-	int c, ret;
+	int c, ret = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ncvb:B:h", opts, NULL)) != -1) {
@@ -816,6 +820,8 @@ int kmm_replay_main(int argc, char **argv)
 		case 'v': o.verbose = true; o.max_mismatch_print = 1 << 30; break;
 		case 'b': extra = optarg; break;
 		case 'B': o.busy_guess = !strcmp(optarg, "addr") ? -2 : atoi(optarg); break;
+		case 'P': pages_only = true; break;
+		case 'V': vmalloc_only = true; break;
 		case 'h': replay_usage(stdout); return 0;
 		default: replay_usage(stderr); return 2;
 		}
@@ -842,8 +848,19 @@ int kmm_replay_main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "kmm.mode=shadow mem=1G vmalloc=32T nr_cpus=%u %s",
 		 read_nproc(dir), extra);
 	printf("kmm replay: %s\n", o.path);
-	if (cold || !o.resync)
-		return run_pass(&o, dir, cmd, NULL, NULL, &st1, true, false);
+	if (pages_only && vmalloc_only) {
+		replay_usage(stderr);
+		return 2;
+	}
+	snprintf(trace, sizeof(trace), "%s", o.path);
+	if (o.is_dir)
+		snprintf(trace, sizeof(trace), "%s/trace.txt.gz", o.path);
+	if (pages_only)
+		goto pages;
+	if (cold || !o.resync) {
+		ret = run_pass(&o, dir, cmd, NULL, NULL, &st1, true, false);
+		goto pages;
+	}
 
 	printf("\n-- pass 1: pools empty at the start --\n");
 	ret = run_pass(&o, dir, cmd, NULL, &found, &st1, true, false);
@@ -868,5 +885,10 @@ int kmm_replay_main(int argc, char **argv)
 	ret = run_pass(&o, dir, cmd, &found, NULL, &st2, true, false);
 out:
 	learn_free(&found);
+pages:
+	if (!vmalloc_only && !ret) {
+		printf("\n-- page allocator: mm_page_alloc, mm_page_free, mm_page_free_batched --\n");
+		ret = kmm_replay_pages(dir, trace, extra, o.resync, o.verbose);
+	}
 	return ret;
 }

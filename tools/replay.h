@@ -3,4 +3,12 @@
 #define KMM_TOOLS_REPLAY_H
 /* `kmm replay`: see replay.c. Returns the exit status. */
 int kmm_replay_main(int argc, char **argv);
+#include <stdbool.h>
+/*
+ * The page-allocator replay (replay_pages.c): @dir holds zoneinfo.before.gz
+ * and buddyinfo.before/.after, @trace the ftrace text.  Prints its report;
+ * returns 0, or 1 when the machine could not be built or a validator failed.
+ */
+int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
+		     bool resync, bool verbose);
 #endif

@@ -113,6 +113,95 @@ static inline int kmm_page_ref_count(const struct kmm_page *page)
 void kmm_drain_all_pages(struct kmm_zone *zone);
 
 /**
+ * kmm_take_block_off_buddy - take the 2^@order free pages starting at
+ * @page (aligned to 2^@order) off the buddy allocator, as the caller's
+ * non-compound order-@order allocation: refcount 1 on the head, freed
+ * with kmm___free_pages(page, order) or split with kmm_split_page().  A
+ * larger free block around the range is broken down and the rest stays
+ * free; smaller free blocks inside it are all taken.  The kernel's
+ * take_page_off_buddy() (memory_failure) does this for one page; kmm's
+ * trace replay uses it to lay out a captured kernel's free memory.
+ * Pages on per-CPU lists are not free in the buddy: drain first.
+ * Context: any thread; takes zone->lock.
+ * Return: 0; -EINVAL for a misaligned block, an order above
+ * MAX_PAGE_ORDER or a range outside one zone; -EBUSY (nothing taken)
+ * when any page of it is not free in the buddy or is isolated.
+ */
+int kmm_take_block_off_buddy(struct kmm_page *page, unsigned order);
+
+/**
+ * kmm_take_block_off_pcp - take the free block headed by @page off the
+ * per-CPU list it sits on (any CPU's), as the caller's non-compound
+ * allocation of that block's order, leaving every other list entry where
+ * it is (a drain would empty them all).  For trace replay.
+ * Context: any thread; takes each pcp->lock in turn.
+ * Return: 0 and the order in *@order; -EBUSY when @page heads no block on
+ * a per-CPU list; -EINVAL for a page outside the machine.
+ */
+int kmm_take_block_off_pcp(struct kmm_page *page, unsigned *order);
+
+/**
+ * kmm_take_page_off_buddy - the kernel's take_page_off_buddy(): take one
+ * free page off the buddy allocator (refcount 1, order 0).
+ * Context: any thread; takes zone->lock.
+ * Return: true when @page was free in the buddy and is now the caller's.
+ */
+bool kmm_take_page_off_buddy(struct kmm_page *page);
+
+/**
+ * kmm_set_pageblock_migratetype - give the pageblock of @pfn the type
+ * @mt (Unmovable, Movable or Reclaimable), moving the free pages it holds
+ * to that type's lists, as the fallback path's block claim does.
+ * CMA, HighAtomic and isolated pageblocks have their own owners and are
+ * refused.  Context: any thread; takes zone->lock.
+ * Return: the number of free pages moved; -EINVAL for a bad @mt or a PFN
+ * outside every zone's pageblocks; -EBUSY for a CMA, HighAtomic or
+ * isolated pageblock.
+ */
+long kmm_set_pageblock_migratetype(uint64_t pfn, int mt);
+
+/**
+ * kmm_adjust_managed_page_count - the kernel's adjust_managed_page_count():
+ * add @count (negative to remove) to the managed pages of @page's zone and
+ * to totalram, for pages the caller holds and gives to, or takes from,
+ * the page allocator's reckoning (balloon drivers, memory offlining,
+ * kmm's trace replay).  Watermarks are not recomputed: call
+ * kmm_init_per_zone_wmark_min() as memory hotplug does.
+ * Context: any thread; takes zone->lock.
+ * Return: 0, or -EINVAL when the result would be negative or exceed
+ * the zone's span (nothing changed).
+ */
+int kmm_adjust_managed_page_count(struct kmm_page *page, long count);
+
+/**
+ * kmm_init_per_zone_wmark_min - recompute min_free_kbytes from the managed
+ * pages (with THP's recommendation when it is on), then every zone's
+ * watermarks, lowmem_reserve and per-CPU batch/high: the kernel's
+ * init_per_zone_wmark_min(), run after memory hotplug.
+ * Context: any thread, not under a zone lock.
+ */
+void kmm_init_per_zone_wmark_min(void);
+
+/**
+ * kmm_sysctl_min_free_kbytes - write vm.min_free_kbytes: set it and
+ * recompute every zone's watermarks (min_free_kbytes_sysctl_handler()).
+ * Context: any thread, not under a zone lock.
+ * Return: 0, or -EINVAL for 0 or a value above 64 GiB in kB (unchanged).
+ */
+int kmm_sysctl_min_free_kbytes(uint64_t kbytes);
+
+/**
+ * kmm_pcp_set_high - set CPU @cpu's current per-CPU list high mark in @z
+ * (pcp->high, which the allocator moves between high_min and high_max as
+ * it goes), clamped to that range: for replaying a captured kernel whose
+ * zoneinfo shows each CPU's "high".
+ * Context: any thread; takes that pcp->lock.
+ * Return: the value set, or -EINVAL for a bad CPU or a zone without
+ * per-CPU lists.
+ */
+int kmm_pcp_set_high(struct kmm_zone *z, unsigned cpu, int high);
+
+/**
  * kmm_get_pfnblock_migratetype - the migratetype of the pageblock of @pfn.
  * Return: enum kmm_migratetype (MIGRATE_ISOLATE when the isolate bit is
  * set), or -EINVAL for a PFN outside the machine.

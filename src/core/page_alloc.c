@@ -2073,6 +2073,193 @@ static void init_min_free_kbytes(void)
 	}
 }
 
+/* ---- taking free blocks off the buddy, managed pages, sysctls ----------- */
+
+/*
+ * Break the free block (head @hp, order @ho, on list @mt) down to the
+ * aligned order-@order block at @pfn inside it: each halving puts the
+ * half without @pfn back on the free list (the kernel's
+ * break_down_buddy_pages()); the block at @pfn leaves the lists.
+ * zone->lock held.
+ */
+static void carve_free_block(struct kmm_zone *z, struct kmm_page *hp,
+			     unsigned ho, uint64_t pfn, unsigned order, int mt)
+{
+	uint64_t head = kmm_page_to_pfn(hp);
+
+	__del_from_free_list(hp, z, ho, mt);
+	account_freepages(z, -(1L << ho), mt);
+	while (ho > order) {
+		uint64_t half = 1ULL << --ho;
+		uint64_t other = (pfn - head) < half ? head + half : head;
+
+		__add_to_free_list(kmm_pfn_to_page(other), z, ho, mt, false);
+		account_freepages(z, (long)half, mt);
+		if (other == head)
+			head += half;
+	}
+}
+
+int kmm_take_block_off_buddy(struct kmm_page *page, unsigned order)
+{
+	struct kmm_zone *z;
+	uint64_t start, end, pfn;
+	unsigned o;
+
+	if (!page_in_memmap(page) || order > KMM_MAX_PAGE_ORDER)
+		return -KMM_EINVAL;
+	start = kmm_page_to_pfn(page);
+	end = start + (1ULL << order);
+	z = kmm_page_zone(page);
+	if (start & ((1ULL << order) - 1) || !zone_spans_pfn(z, end - 1))
+		return -KMM_EINVAL;
+
+	kmm_port_lock(&z->lock);
+	/* Every page must be in a free buddy block, none isolated. */
+	for (pfn = start; pfn < end;) {
+		struct kmm_page *hp = free_block_covering(z, pfn, &o);
+
+		if (!hp || hp->alloc_mt == KMM_MIGRATE_ISOLATE ||
+		    kmm__pageblock_isolated(z, pfn)) {
+			kmm_port_unlock(&z->lock);
+			return -KMM_EBUSY;
+		}
+		pfn = kmm_page_to_pfn(hp) + (1ULL << o);
+	}
+	for (pfn = start; pfn < end;) {
+		struct kmm_page *hp = free_block_covering(z, pfn, &o);
+		int mt = hp->alloc_mt;
+
+		if (kmm_page_to_pfn(hp) < start || o > order) {
+			carve_free_block(z, hp, o, start, order, mt);
+			break;	/* one block held the whole range */
+		}
+		__del_from_free_list(hp, z, o, mt);
+		account_freepages(z, -(1L << o), mt);
+		pfn += 1ULL << o;
+	}
+	prep_new_page(page, order, KMM___GFP_SKIP_ZERO, get_pfnblock_mt(z, start));
+	kmm_port_unlock(&z->lock);
+	return 0;
+}
+
+int kmm_take_block_off_pcp(struct kmm_page *page, unsigned *order)
+{
+	struct kmm_zone *z;
+	unsigned cpu;
+
+	if (!page_in_memmap(page))
+		return -KMM_EINVAL;
+	z = kmm_page_zone(page);
+	if (!z->per_cpu_pageset)
+		return -KMM_EBUSY;
+	for (cpu = 0; cpu < kmm_machine.nr_cpus; cpu++) {
+		struct kmm_per_cpu_pages *pcp = &z->per_cpu_pageset[cpu];
+		int i;
+
+		kmm_port_spin_lock(&pcp->lock);
+		for (i = 0; i < KMM_NR_PCP_LISTS && kmm_page_test(page, KMM_PG_pcp); i++) {
+			struct kmm_list_head *pos;
+
+			kmm_list_for_each(pos, &pcp->lists[i]) {
+				unsigned o;
+
+				if (pos != &page->lru)
+					continue;
+				o = (unsigned)page->private;
+				kmm_list_del(&page->lru);
+				pcp->count -= 1 << o;
+				prep_new_page(page, o, KMM___GFP_SKIP_ZERO,
+					      get_pfnblock_mt(z, kmm_page_to_pfn(page)));
+				kmm_port_spin_unlock(&pcp->lock);
+				*order = o;
+				return 0;
+			}
+		}
+		kmm_port_spin_unlock(&pcp->lock);
+	}
+	return -KMM_EBUSY;
+}
+
+bool kmm_take_page_off_buddy(struct kmm_page *page)
+{
+	return kmm_take_block_off_buddy(page, 0) == 0;
+}
+
+long kmm_set_pageblock_migratetype(uint64_t pfn, int mt)
+{
+	struct kmm_zone *z;
+	struct kmm_page *page;
+	int old;
+	long moved;
+
+	if (mt != KMM_MIGRATE_UNMOVABLE && mt != KMM_MIGRATE_MOVABLE &&
+	    mt != KMM_MIGRATE_RECLAIMABLE)
+		return -KMM_EINVAL;
+	if (!kmm_pfn_valid(pfn))
+		return -KMM_EINVAL;
+	page = kmm_pfn_to_page(pfn);
+	z = kmm_page_zone(page);
+	kmm_port_lock(&z->lock);
+	old = get_pfnblock_mt(z, pfn);
+	if (old == KMM_MIGRATE_CMA || old == KMM_MIGRATE_HIGHATOMIC ||
+	    kmm__pageblock_isolated(z, pfn)) {
+		kmm_port_unlock(&z->lock);
+		return -KMM_EBUSY;
+	}
+	moved = move_freepages_block(z, page, mt);
+	kmm_port_unlock(&z->lock);
+	return moved < 0 ? -KMM_EINVAL : moved;
+}
+
+int kmm_adjust_managed_page_count(struct kmm_page *page, long count)
+{
+	struct kmm_zone *z;
+	long long m;
+
+	if (!page_in_memmap(page))
+		return -KMM_EINVAL;
+	z = kmm_page_zone(page);
+	kmm_port_lock(&z->lock);
+	m = (long long)z->managed_pages + count;
+	if (m < 0 || (uint64_t)m > z->spanned_pages) {
+		kmm_port_unlock(&z->lock);
+		return -KMM_EINVAL;
+	}
+	__atomic_store_n(&z->managed_pages, (uint64_t)m, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&kmm_machine.totalram_pages, (uint64_t)count, __ATOMIC_RELAXED);
+	kmm_port_unlock(&z->lock);
+	return 0;
+}
+
+int kmm_pcp_set_high(struct kmm_zone *z, unsigned cpu, int high)
+{
+	struct kmm_per_cpu_pages *pcp;
+
+	if (!z || !z->per_cpu_pageset || cpu >= kmm_machine.nr_cpus)
+		return -KMM_EINVAL;
+	pcp = &z->per_cpu_pageset[cpu];
+	kmm_port_spin_lock(&pcp->lock);
+	pcp->high = KMM_CLAMP(high, pcp->high_min, pcp->high_max);
+	high = pcp->high;
+	kmm_port_spin_unlock(&pcp->lock);
+	return high;
+}
+
+void kmm_init_per_zone_wmark_min(void)
+{
+	init_min_free_kbytes();
+}
+
+int kmm_sysctl_min_free_kbytes(uint64_t kbytes)
+{
+	if (!kbytes || kbytes > (64ULL << 20))
+		return -KMM_EINVAL;
+	kmm_machine.min_free_kbytes = kbytes;
+	kmm__setup_per_zone_wmarks();
+	return 0;
+}
+
 static void build_zonelists(void)
 {
 	unsigned nid, k;
