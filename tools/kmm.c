@@ -6,6 +6,7 @@
  *   kmm info    one /proc report, optionally after the workload
  *   kmm bench   the benchmarks of bench/ (when built in)
  *   kmm test-vmalloc  the kernel's lib/test_vmalloc.c module (test_vmalloc.c)
+ *   kmm map     SVG/HTML pictures of memory and the vmalloc space (map.c)
  *
  * Exit status: 0 success, 1 failure, 2 usage error.
  */
@@ -26,6 +27,7 @@
 
 #include "workload.h"
 #include "contig_phase.h"
+#include "map.h"
 
 #ifdef KMM_HAVE_BENCH
 #include "bench.h"
@@ -84,6 +86,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmm run [--boot \"PARAMS\"] [--steps N] [--threads N] [--seed N]\n"
+		"               [--map PREFIX]\n"
 		"\n"
 		"Boot a machine (default: mem=1G, one CPU per host CPU) and run the\n"
 		"main job: every CPU allocates and frees pages of all orders and\n"
@@ -96,7 +99,9 @@ static void run_usage(FILE *f)
 		"  --boot PARAMS   kernel-style boot parameters (see kmm_boot(3))\n"
 		"  --steps N       operations per CPU (default 200000)\n"
 		"  --threads N     worker threads (default: one per CPU)\n"
-		"  --seed N        workload seed (default: from the clock; printed)\n");
+		"  --seed N        workload seed (default: from the clock; printed)\n"
+		"  --map PREFIX    write PREFIX.svg and PREFIX.html (kmm map) after the\n"
+		"                  workload, while a quarter of its blocks are held\n");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -106,9 +111,11 @@ static int cmd_run(int argc, char **argv)
 		{ "steps", required_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "map", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *map_prefix = NULL;
 	struct workload_opts wo = { .steps = 200000, .keep_percent = 25 };
 	struct workload_result r;
 	uint64_t free_boot, free_end, pt_boot, pt_pages;
@@ -119,9 +126,10 @@ static int cmd_run(int argc, char **argv)
 
 	wo.seed = (uint64_t)time(NULL);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:s:t:S:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:s:t:S:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': boot_cmdline = optarg; break;
+		case 'm': map_prefix = optarg; break;
 		case 's': wo.steps = strtoul(optarg, NULL, 0); break;
 		case 't': wo.threads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'S': wo.seed = strtoull(optarg, NULL, 0); break;
@@ -169,6 +177,8 @@ static int cmd_run(int argc, char **argv)
 	print_report(kmm_report_buddyinfo);
 	printf("\n==> /proc/pagetypeinfo (after, %lu blocks held) <==\n", r.held_blocks);
 	print_report(kmm_report_pagetypeinfo);
+	if (map_prefix && map_write(map_prefix))
+		ret = 1;
 
 	if (workload_release(&r)) {
 		fprintf(stderr, "kmm: FAIL: %lu corrupted pages on release\n",
@@ -336,9 +346,10 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "run", cmd_run, "the main job: mixed workload, checked bytes, reports" },
-	{ "info", cmd_info, "print /proc reports (buddyinfo, pagetypeinfo, zoneinfo, meminfo)" },
-	{ "replay", kmm_replay_main, "replay a kernel's vmalloc trace and measure placement fidelity" },
+	{ "info", cmd_info, "print /proc reports (buddyinfo ... vmallocinfo, cma)" },
+	{ "replay", kmm_replay_main, "replay a kernel's ftrace capture (vmalloc and page events)" },
 	{ "bench", cmd_bench, "run the benchmarks and print kmm vs baseline ratios" },
+	{ "map", kmm_map_main, "draw memory and the vmalloc space as SVG/HTML (--svg, --html)" },
 	{ "test-vmalloc", kmm_test_vmalloc_main, "the kernel's vmalloc test module (lib/test_vmalloc.c)" },
 };
 

@@ -445,6 +445,20 @@ enum kmm_vmap_where kmm__vmap_where(unsigned long addr, unsigned *node);
 void kmm__vmap_for_each_busy(void (*fn)(void *arg, const struct kmm_vmap_area *va),
 			     void *arg);
 
+/**
+ * kmm__vmap_for_each_area - call @fn for every range the vmap layer knows,
+ * busy, lazy, pooled and free (for include/kmm/snapshot.h).  @node is the
+ * vmap node of a busy, lazy or pooled area (0 for free ranges).
+ * Context: takes vmap_purge_lock for the whole walk (so no purge moves
+ * areas between lists meanwhile), then each node's busy, lazy and pool
+ * lock and free_vmap_area_lock in turn, one at a time; @fn runs with that
+ * one held and must only copy (no vmalloc call, no page allocation).
+ */
+void kmm__vmap_for_each_area(void (*fn)(void *arg, enum kmm_vmap_where where,
+					unsigned node,
+					const struct kmm_vmap_area *va),
+			     void *arg);
+
 /* Boot-time setup and teardown (boot.c). */
 int kmm__vmalloc_init(void);
 void kmm__vmalloc_fini(void);

@@ -886,6 +886,45 @@ void kmm__vmap_for_each_busy(void (*fn)(void *arg, const struct kmm_vmap_area *v
 	}
 }
 
+void kmm__vmap_for_each_area(void (*fn)(void *arg, enum kmm_vmap_where where,
+					unsigned node,
+					const struct kmm_vmap_area *va),
+			     void *arg)
+{
+	struct kmm_list_head *pos;
+	struct kmm_vmap_area *va;
+	unsigned i, k;
+
+	if (!vs.initialized)
+		return;
+	kmm_port_lock(&vs.vmap_purge_lock);
+	for (i = 0; i < vs.nr_nodes; i++) {
+		struct vmap_node *vn = &vs.nodes[i];
+
+		kmm_port_lock(&vn->busy.lock);
+		kmm_list_for_each(pos, &vn->busy.head)
+			fn(arg, KMM_VMAP_WHERE_BUSY, i,
+			   kmm_list_entry(pos, struct kmm_vmap_area, list));
+		kmm_port_unlock(&vn->busy.lock);
+		kmm_port_lock(&vn->lazy.lock);
+		kmm_list_for_each(pos, &vn->lazy.head)
+			fn(arg, KMM_VMAP_WHERE_LAZY, i,
+			   kmm_list_entry(pos, struct kmm_vmap_area, list));
+		kmm_port_unlock(&vn->lazy.lock);
+		kmm_port_lock(&vn->pool_lock);
+		for (k = 0; k < KMM_MAX_VA_SIZE_PAGES; k++)
+			kmm_list_for_each(pos, &vn->pool[k].head)
+				fn(arg, KMM_VMAP_WHERE_POOL, i,
+				   kmm_list_entry(pos, struct kmm_vmap_area, list));
+		kmm_port_unlock(&vn->pool_lock);
+	}
+	kmm_port_lock(&vs.free_vmap_area_lock);
+	kmm_va_for_each_free(va, &vs.free)
+		fn(arg, KMM_VMAP_WHERE_FREE, 0, va);
+	kmm_port_unlock(&vs.free_vmap_area_lock);
+	kmm_port_unlock(&vs.vmap_purge_lock);
+}
+
 /* ---- page table helpers -------------------------------------------------- */
 
 struct map_ctx {
