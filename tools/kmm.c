@@ -242,14 +242,51 @@ static int cmd_run(int argc, char **argv)
 
 /* ---- info -------------------------------------------------------------- */
 
+/*
+ * "cma": each area as the kernel's debugfs (/sys/kernel/debug/cma/NAME/:
+ * base_pfn, count, used, maxchunk, order_per_bit) and sysfs
+ * (/sys/kernel/mm/cma/NAME/alloc_pages_success, ...) show it, one
+ * "file: value" line each.
+ */
+static size_t report_cma(char *buf, size_t size)
+{
+	size_t n = 0;
+	unsigned i, nr = kmm_cma_area_count();
+
+#define CMA_OUT(...) \
+	do { \
+		int w_ = snprintf(buf ? buf + n : NULL, buf && n < size ? size - n : 0, __VA_ARGS__); \
+		if (w_ > 0) \
+			n += (size_t)w_; \
+	} while (0)
+	if (!nr)
+		CMA_OUT("no CMA areas (boot with cma=SIZE)\n");
+	for (i = 0; i < nr; i++) {
+		struct kmm_cma *cma = kmm_cma_area(i);
+		struct kmm_cma_stats st;
+
+		kmm_cma_get_stats(cma, &st);
+		CMA_OUT("%s==> cma/%s <==\n", i ? "\n" : "", kmm_cma_get_name(cma));
+		CMA_OUT("base_pfn: %#llx\ncount: %lu\nused: %lu\nmaxchunk: %lu\norder_per_bit: %u\n",
+			(unsigned long long)st.base_pfn, st.count, st.used, st.maxchunk,
+			st.order_per_bit);
+		CMA_OUT("alloc_pages_success: %lu\nalloc_pages_fail: %lu\nrelease_pages_success: %lu\n",
+			st.alloc_pages_success, st.alloc_pages_fail, st.release_pages_success);
+	}
+#undef CMA_OUT
+	return n;
+}
+
 static const struct {
-	const char *name;
+	const char *name, *path;
 	size_t (*fn)(char *, size_t);
 } reports[] = {
-	{ "buddyinfo", kmm_report_buddyinfo },
-	{ "pagetypeinfo", kmm_report_pagetypeinfo },
-	{ "zoneinfo", kmm_report_zoneinfo },
-	{ "meminfo", kmm_report_meminfo },
+	{ "buddyinfo", "/proc/buddyinfo", kmm_report_buddyinfo },
+	{ "pagetypeinfo", "/proc/pagetypeinfo", kmm_report_pagetypeinfo },
+	{ "zoneinfo", "/proc/zoneinfo", kmm_report_zoneinfo },
+	{ "meminfo", "/proc/meminfo", kmm_report_meminfo },
+	{ "vmallocinfo", "/proc/vmallocinfo", kmm_report_vmallocinfo },
+	{ "cma", "debugfs cma/ and sysfs mm/cma/", report_cma },
 };
 
 static void info_usage(FILE *f)
@@ -313,7 +350,7 @@ static int cmd_info(int argc, char **argv)
 		if (!want)
 			continue;
 		if (optind != argc - 1) {
-			printf("%s==> /proc/%s <==\n", first ? "" : "\n", reports[k].name);
+			printf("%s==> %s <==\n", first ? "" : "\n", reports[k].path);
 			first = 0;
 		}
 		print_report(reports[k].fn);
