@@ -163,6 +163,13 @@ void kmm__cma_fini(void)
 	ready = false;
 }
 
+/* @cma is one of the areas (in bytes: cma - areas assumes an element). */
+static bool is_area(const struct kmm_cma *cma)
+{
+	return cma >= areas && cma < areas + nr_areas &&
+	       ((uintptr_t)cma - (uintptr_t)areas) % sizeof(*cma) == 0;
+}
+
 static bool valid_order_per_bit(uint64_t count, unsigned order_per_bit)
 {
 	return order_per_bit <= KMM_MAX_PAGE_ORDER && !(count & ((1ULL << order_per_bit) - 1));
@@ -272,7 +279,7 @@ struct kmm_page *kmm_cma_alloc(struct kmm_cma *cma, unsigned long count, unsigne
 	unsigned long mask, off, bits, start = 0, bitno;
 	int ret = -KMM_ENOMEM;
 
-	if (!ready || !cma || !count || cma < areas || cma >= areas + nr_areas)
+	if (!ready || !cma || !count || !is_area(cma))
 		return NULL;
 	if (align > KMM_MAX_PAGE_ORDER)
 		align = KMM_MAX_PAGE_ORDER;
@@ -331,10 +338,15 @@ bool kmm_cma_release(struct kmm_cma *cma, const struct kmm_page *pages, unsigned
 	uint64_t pfn;
 	unsigned long bitno, bits, i;
 
-	if (!ready || !cma || !pages || cma < areas || cma >= areas + nr_areas)
+	if (!ready || !cma || !pages || !is_area(cma))
 		return false;
 	if (pages < kmm_machine.mem_map || pages >= kmm_machine.mem_map + kmm_machine.max_pfn)
 		return false;
+	/* In bytes: page - mem_map assumes a whole number of struct pages. */
+	if (((uintptr_t)pages - (uintptr_t)kmm_machine.mem_map) % sizeof(*pages)) {
+		kmm_pr_warn("cma: %s: release of %p: not a struct page", cma->name, (const void *)pages);
+		return false;
+	}
 	pfn = kmm_page_to_pfn(pages);
 	if (pfn < cma->base_pfn || pfn + count > cma->base_pfn + cma->count || !count ||
 	    ((pfn - cma->base_pfn) & ((1UL << cma->order_per_bit) - 1))) {

@@ -409,13 +409,13 @@ void kmm_free_contig_range(unsigned long pfn, unsigned long nr_pages)
 {
 	unsigned long i;
 
-	for (i = 0; i < nr_pages; i++) {
-		if (!kmm_pfn_valid(pfn + i)) {
-			kmm_pr_err("BUG: free_contig_range: pfn %#lx is past memory", pfn + i);
-			return;
-		}
-		kmm___free_pages(kmm_pfn_to_page(pfn + i), 0);
+	/* The whole range first: a range running past memory frees nothing. */
+	if (nr_pages && (pfn + nr_pages < pfn || !kmm_pfn_valid(pfn + nr_pages - 1))) {
+		kmm_pr_err("BUG: free_contig_range(%#lx, %lu): past memory", pfn, nr_pages);
+		return;
 	}
+	for (i = 0; i < nr_pages; i++)
+		kmm___free_pages(kmm_pfn_to_page(pfn + i), 0);
 }
 
 /* pfn_range_valid_contig(): might [start, start + n) be had? */

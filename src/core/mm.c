@@ -476,8 +476,10 @@ static int install_pte(struct kmm_mm_struct *mm, unsigned long addr, kmm_pte_t p
 
 static bool page_ok(const struct kmm_page *page)
 {
-	return page && kmm_pfn_valid(kmm_page_to_pfn(page)) &&
-	       kmm_pfn_to_page(kmm_page_to_pfn(page)) == page;
+	/* In bytes: page - mem_map would assume a whole number of struct pages. */
+	return page && page >= kmm_machine.mem_map &&
+	       page < kmm_machine.mem_map + kmm_machine.max_pfn &&
+	       ((uintptr_t)page - (uintptr_t)kmm_machine.mem_map) % sizeof(*page) == 0;
 }
 
 /* vm_insert_page() without the flush. */
@@ -641,8 +643,12 @@ int kmm_remap_pfn_range(struct kmm_vm_area_struct *vma, unsigned long addr,
 	unsigned long end;
 	int ret;
 
-	if (!vma || !vma->vm_mm || !size || (addr & ~KMM_PAGE_MASK) ||
-	    size > ~0UL - KMM_PAGE_SIZE + 1)
+	if (vma && (addr & ~KMM_PAGE_MASK)) {
+		/* remap_pfn_range_internal()'s WARN_ON_ONCE(!PAGE_ALIGNED(addr)) */
+		kmm_pr_warn("remap_pfn_range: WARNING: address %#lx is not page aligned", addr);
+		return -KMM_EINVAL;
+	}
+	if (!vma || !vma->vm_mm || !size || size > ~0UL - KMM_PAGE_SIZE + 1)
 		return -KMM_EINVAL;
 	size = page_align(size);
 	end = addr + size;

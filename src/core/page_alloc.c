@@ -1668,7 +1668,9 @@ static void bad_page(struct kmm_page *page, const char *reason)
 static bool page_in_memmap(const struct kmm_page *page)
 {
 	return kmm_machine.booted && page >= kmm_machine.mem_map &&
-	       page < kmm_machine.mem_map + kmm_machine.max_pfn;
+	       page < kmm_machine.mem_map + kmm_machine.max_pfn &&
+	       /* a pointer into the middle of a struct page is no page */
+	       ((uintptr_t)page - (uintptr_t)kmm_machine.mem_map) % sizeof(*page) == 0;
 }
 
 /* free_pages_prepare(): undo prep_new_page(); false if the page is bad. */
@@ -1817,7 +1819,13 @@ void kmm_split_page(struct kmm_page *page, unsigned order)
 {
 	uint64_t i, n = 1ULL << order;
 
-	if (!page_in_memmap(page) || kmm_page_test(page, KMM_PG_head) ||
+	if (!page_in_memmap(page)) {
+		/* bad_page() would read through it */
+		kmm_stat_inc(KMM_STAT_BAD_PAGE);
+		kmm_pr_err("BUG: split_page(%p): not a page of this machine", (void *)page);
+		return;
+	}
+	if (kmm_page_test(page, KMM_PG_head) ||
 	    kmm_page_ref_count(page) != 1 || page->alloc_order != order) {
 		bad_page(page, "split_page of a compound, shared or mis-ordered block");
 		return;

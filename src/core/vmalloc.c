@@ -935,6 +935,15 @@ struct map_ctx {
 	kmm_pte_t **ptes;
 };
 
+/* @p is an entry of the memmap (in bytes: p - mem_map assumes it is). */
+static bool page_is_memmap_entry(const struct kmm_page *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)kmm_machine.mem_map;
+
+	return p >= kmm_machine.mem_map && p < kmm_machine.mem_map + kmm_machine.max_pfn &&
+	       off % sizeof(*p) == 0;
+}
+
 static int map_page_fn(kmm_pte_t *pte, unsigned long addr, void *data)
 {
 	struct map_ctx *c = data;
@@ -944,6 +953,12 @@ static int map_page_fn(kmm_pte_t *pte, unsigned long addr, void *data)
 		if (!c->pages[c->i]) {
 			kmm_pr_warn("vmap: WARNING: no page at index %lu", c->i);
 			return -KMM_ENOMEM;
+		}
+		if (!page_is_memmap_entry(c->pages[c->i])) {
+			/* The kernel would map whatever PFN the pointer implies. */
+			kmm_pr_warn("vmap: WARNING: page %p at index %lu is not a page of this machine",
+				    (void *)c->pages[c->i], c->i);
+			return -KMM_EINVAL;
 		}
 		pfn = kmm_page_to_pfn(c->pages[c->i]);
 	} else {
@@ -1064,8 +1079,11 @@ struct kmm_vm_struct *kmm_remove_vm_area(const void *addr)
 	struct kmm_vmap_area *va;
 	struct kmm_vm_struct *vm;
 
-	if ((unsigned long)addr & ~KMM_PAGE_MASK)
+	if ((unsigned long)addr & ~KMM_PAGE_MASK) {
+		/* the kernel's WARN_ON_ONCE(!PAGE_ALIGNED(addr)) */
+		kmm_pr_warn("remove_vm_area: WARNING: %p is not page aligned", addr);
 		return NULL;
+	}
 	va = kmm__find_unlink_vmap_area((unsigned long)addr);
 	if (!va)
 		return NULL;
@@ -1113,6 +1131,20 @@ void kmm_free_vm_area(struct kmm_vm_struct *area)
 
 	if (!area)
 		return;
+	/*
+	 * Look before removing: a copy of a live area's vm_struct (or any
+	 * struct naming its address) must not take the real one away.
+	 */
+	if (kmm_find_vm_area(area->addr) != area) {
+		kmm_pr_err("vmalloc: BUG: free_vm_area(%p): not a live area", area->addr);
+		return;
+	}
+	if (area->flags & (KMM_VM_ALLOC | KMM_VM_MAP_PUT_PAGES)) {
+		/* The kernel would free the VA and leak the pages and their array. */
+		kmm_pr_warn("vmalloc: WARNING: free_vm_area(%p) of an area that owns its pages; use vfree()",
+			    area->addr);
+		return;
+	}
 	ret = kmm_remove_vm_area(area->addr);
 	if (ret != area) {
 		kmm_pr_err("vmalloc: BUG: free_vm_area(%p): not a live area", area->addr);
@@ -1537,8 +1569,14 @@ void *kmm_kvmalloc(size_t size, kmm_gfp_t gfp)
 {
 	char *p;
 
-	if (!size || size > (1UL << 40))
+	if (!size)
 		return NULL;
+	/* As the kernel: never more than INT_MAX, whatever the fallbacks could get. */
+	if (size > 0x7fffffffUL) {
+		if (!(gfp & KMM___GFP_NOWARN))
+			kmm_pr_warn("kvmalloc: WARNING: size %zu is above INT_MAX", size);
+		return NULL;
+	}
 	if (size > KMM_PAGE_SIZE && !vs.shadow && kmm_machine.booted) {
 		void *v = kmm___vmalloc_node(size, 1, gfp, -1, CALLER);
 

@@ -449,8 +449,13 @@ void *kmm_vm_map_ram_prot(struct kmm_page **pages, unsigned int count, int node,
 	unsigned long size = (unsigned long)count << KMM_PAGE_SHIFT, addr;
 	void *mem;
 
-	if (!vbs.initialized || !pages || !count || count > kmm_machine.totalram_pages)
+	if (!vbs.initialized || !pages || count > kmm_machine.totalram_pages)
 		return NULL;
+	if (!count) {
+		/* vb_alloc()'s WARN_ON(size == 0): get_order(0) is meaningless */
+		kmm_pr_warn("vm_map_ram: WARNING: count 0");
+		return NULL;
+	}
 	if (count <= KMM_VMAP_MAX_ALLOC) {
 		mem = vb_alloc(count, KMM_GFP_KERNEL, node);
 		if (!mem)
