@@ -224,6 +224,8 @@ static int cmd_run(int argc, char **argv)
 	kmm_vmalloc_get_stats(&vst);
 	printf("vmalloc          %lu areas allocated, %lu freed; %lu purges, %lu pool hits\n",
 	       r.vallocs, r.vfrees, vst.nr_purges, vst.nr_pool_hits);
+	printf("vm_map_ram       %lu bursts on %u CPUs, %lu pages mapped and checked\n",
+	       r.vmaps, kmm_machine.nr_cpus, r.vmap_pages);
 	printf("pages verified   %lu (corrupt: %lu)\n", r.verified_pages, r.corrupt_pages);
 	printf("user memory      %lu anonymous pages and a remapped vmalloc_user() buffer checked; %lu pages migrated\n",
 	       cr.user_pages, cr.migrated);

@@ -27,6 +27,7 @@
  *      reconstructed area.
  * It prints events per second, the exact-placement rate, failures, purge
  * agreement, and how the final busy set compares with vmallocinfo.after.
+ * Then the capture's page-allocator events, if any: replay_pages.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -251,12 +252,17 @@ static void replay_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmm replay [--cold-pools] [--no-resync] [--verbose] [--boot PARAMS]\n"
-		"                  TRACE_DIR|TRACE_FILE\n"
+		"                  [--pages-only|--vmalloc-only] TRACE_DIR|TRACE_FILE\n"
 		"\n"
 		"Replay a kernel's vmalloc trace (alloc_vmap_area, free_vmap_area_noflush,\n"
 		"purge_vmap_area_lazy) on a shadow machine with the kernel's VA layout,\n"
 		"starting from its vmallocinfo.before, and report how many allocations\n"
-		"land at exactly the kernel's address.\n"
+		"land at exactly the kernel's address.  Then, when the capture has\n"
+		"mm_page_alloc/mm_page_free/mm_page_free_batched events, replay them on a\n"
+		"shadow machine with the zone spans of zoneinfo.before.gz, laid out as\n"
+		"buddyinfo.before and pagetypeinfo.before, and report the exact-PFN rate,\n"
+		"failures, frees of pages it never saw allocated, and the distance of its\n"
+		"free lists to buddyinfo.after.\n"
 		"\n"
 		"The kernel's per-node pools are not in /proc/vmallocinfo.  By default a\n"
 		"first pass (pools empty) learns what was hidden: areas the kernel popped\n"

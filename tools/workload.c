@@ -6,6 +6,9 @@
  * number through the direct map, keeps a pool of short- and long-lived
  * blocks, and checks each page's stamp before freeing it.  A page handed to
  * two owners, or scribbled by the allocator, shows up as a bad stamp.
+ * 5% of the steps are kernel VA: vmalloc/vzalloc/vfree of 1-64 pages, and
+ * 2% are vm_map_ram bursts (up to 16 fresh pages mapped at once, stamped
+ * through the mapping, checked through the direct map, unmapped).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <kmm/vmalloc.h>
 
 #include "workload.h"
+#include "progress.h"
 
 #define POOL 1024
 
@@ -43,6 +47,7 @@ struct worker {
 	struct blk pool[POOL];
 	unsigned live;
 	struct workload_result r;
+	unsigned long done;	/* steps so far, for the progress bar */
 };
 
 static struct worker *workers;
@@ -171,8 +176,9 @@ void workload_vmalloc_step(struct worker *w, unsigned long step)
 	if (w->vlive < VPOOL && (r < 55 || !w->vlive)) {
 		/* Mostly small, some large (up to 64 pages), zeroed or not. */
 		unsigned long pages = r < 40 ? 1 + tool_xs(&w->rng) % 4 : 1 + tool_xs(&w->rng) % 64;
-		unsigned char *a = (r & 1) ? kmm_vzalloc(pages * KMM_PAGE_SIZE)
-					   : kmm_vmalloc(pages * KMM_PAGE_SIZE);
+		/* vzalloc/vmalloc, quiet: a full machine is expected here. */
+		kmm_gfp_t gfp = KMM_GFP_KERNEL | KMM___GFP_NOWARN | ((r & 1) ? KMM___GFP_ZERO : 0);
+		unsigned char *a = kmm___vmalloc(pages * KMM_PAGE_SIZE, gfp);
 
 		if (!a) {
 			w->r.fails++;
@@ -186,6 +192,41 @@ void workload_vmalloc_step(struct worker *w, unsigned long step)
 	} else if (w->vlive) {
 		vrelease(w, r < 70 ? w->vlive - 1 : (unsigned)(tool_xs(&w->rng) % w->vlive));
 	}
+}
+
+/* A vm_map_ram burst: as a driver mapping a scatter list for a moment. */
+static void workload_vm_map_ram_step(struct worker *w, unsigned long step)
+{
+	struct kmm_page *pages[16];
+	unsigned n = 1 + (unsigned)(tool_xs(&w->rng) % 16), i, got;
+	uint64_t tag = ((uint64_t)w->cpu << 56) ^ (step << 8) ^ 0xa5;
+	unsigned char *va;
+
+	for (got = 0; got < n; got++) {
+		pages[got] = kmm_alloc_pages(KMM_GFP_KERNEL | KMM___GFP_NOWARN, 0);
+		if (!pages[got])
+			break;
+	}
+	va = got ? kmm_vm_map_ram(pages, got, -1) : NULL;
+	if (!va) {
+		w->r.fails++;
+		goto out;
+	}
+	if (kmm_machine.params.mode != KMM_MODE_SHADOW) {
+		for (i = 0; i < got; i++)
+			*(uint64_t *)(va + i * KMM_PAGE_SIZE) = tag + i;
+		for (i = 0; i < got; i++) {
+			if (*(uint64_t *)kmm_page_address(pages[i]) != tag + i)
+				w->r.corrupt_pages++;
+			w->r.verified_pages++;
+		}
+	}
+	kmm_vm_unmap_ram(va, got);
+	w->r.vmaps++;
+	w->r.vmap_pages += got;
+out:
+	for (i = 0; i < got; i++)
+		kmm___free_pages(pages[i], 0);
 }
 
 static void release(struct worker *w, unsigned i)
@@ -207,8 +248,14 @@ static void *worker_main(void *arg)
 	for (step = 0; step < w->o->steps; step++) {
 		uint64_t r = tool_xs(&w->rng) % 100;
 
+		if (!(step & 1023))
+			__atomic_store_n(&w->done, step, __ATOMIC_RELAXED);
 		if (r >= 95) {	/* 5% of the steps: kernel VA (vmalloc/vfree) */
 			workload_vmalloc_step(w, step);
+			continue;
+		}
+		if (r >= 93) {	/* 2%: a vm_map_ram burst */
+			workload_vm_map_ram_step(w, step);
 			continue;
 		}
 
@@ -255,6 +302,8 @@ static void merge(struct workload_result *r, const struct workload_result *x)
 	r->verified_pages += x->verified_pages;
 	r->vallocs += x->vallocs;
 	r->vfrees += x->vfrees;
+	r->vmaps += x->vmaps;
+	r->vmap_pages += x->vmap_pages;
 	r->corrupt_pages += x->corrupt_pages;
 	for (i = 0; i < 11; i++)
 		r->by_order[i] += x->by_order[i];
@@ -282,8 +331,20 @@ int workload_run(const struct workload_opts *o, struct workload_result *r)
 			break;
 		}
 	}
+	progress_start("workload", (uint64_t)o->steps * nworkers);
+	for (;;) {
+		uint64_t sum = 0;
+
+		for (i = 0; i < nworkers; i++)
+			sum += __atomic_load_n(&workers[i].done, __ATOMIC_RELAXED);
+		if (sum + 1024ULL * nworkers >= (uint64_t)o->steps * nworkers)
+			break;
+		progress_update(sum);
+		nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+	}
 	for (i = 0; i < nworkers; i++)
 		pthread_join(workers[i].tid, NULL);
+	progress_done();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (i = 0; i < nworkers; i++) {
 		merge(r, &workers[i].r);

@@ -31,6 +31,7 @@ struct workload_result {
 	unsigned long by_mt[3];
 	unsigned long held_blocks;	/* still live after the run */
 	unsigned long vallocs, vfrees;	/* vmalloc/vzalloc and vfree calls */
+	unsigned long vmaps, vmap_pages;	/* vm_map_ram bursts, pages mapped */
 	unsigned long held_vareas;
 	double seconds;
 };
