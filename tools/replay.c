@@ -893,8 +893,19 @@ out:
 	learn_free(&found);
 pages:
 	if (!vmalloc_only && !ret) {
-		printf("\n-- page allocator: mm_page_alloc, mm_page_free, mm_page_free_batched --\n");
-		ret = kmm_replay_pages(dir, trace, extra, o.resync, o.verbose);
+		/*
+		 * With resync every allocation is judged from the kernel's own
+		 * state (the exact-PFN rate); without, kmm's policy runs on its
+		 * own, which is what its final free lists measure.
+		 */
+		if (o.resync) {
+			printf("\n-- page allocator, resync: each allocation judged from the kernel's state --\n");
+			ret = kmm_replay_pages(dir, trace, extra, true, o.verbose);
+		}
+		if (!ret) {
+			printf("\n-- page allocator, no resync: kmm's own placements from the same start --\n");
+			ret = kmm_replay_pages(dir, trace, extra, false, o.verbose);
+		}
 	}
 	return ret;
 }

@@ -143,6 +143,7 @@ struct pstats {
 		resync_pcp, bulk_areas, bulk_pages, bulk_exact, bulk_short, untraced_taken, batched_dup,
 		resync_from_before, resync_failed, aliases;
 	unsigned long order_allocs[NORD], order_exact[NORD];
+	unsigned long where[4], other_zone;	/* different: kernel's PFN in kmm */
 };
 
 /* ---- input ------------------------------------------------------------- */
@@ -1199,6 +1200,17 @@ static void do_alloc(struct pstate *s, struct pstats *st, const struct pev *e, b
 		return;
 	}
 	st->different++;
+	if (e->pfn < s->end_pfn) {
+		struct kmm_page *kp = pg(e->pfn);
+
+		uint64_t h = held_head(s, e->pfn);
+		int k = h == UINT64_MAX ? H_NONE : s->hkind[h];
+
+		st->where[kmm_page_test(kp, KMM_PG_pcp) ? 0 : k == H_NONE ? 1 :
+			  k == H_TRACE || k == H_BULK ? 3 : 2]++;
+		if (kmm_page_zone(kp) != kmm_page_zone(page))
+			st->other_zone++;
+	}
 	if (s->verbose && st->different <= 40 && e->pfn < s->end_pfn) {
 		struct kmm_page *kp = pg(e->pfn);
 		char g[256];
@@ -1597,6 +1609,10 @@ int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
 	printf("allocations            %lu: exact %lu (%.2f%%), different %lu, failed in kmm only %lu\n",
 	       st.allocs, st.exact, st.allocs ? 100.0 * (double)st.exact / (double)st.allocs : 0.0,
 	       st.different, st.failed_kmm);
+	printf("kernel's PFN was       on a per-CPU list in kmm %lu, free in the buddy %lu (inside a larger\n"
+	       "                       block or not), held as memory allocated before tracing %lu, held\n"
+	       "                       for an earlier allocation %lu; in another zone than kmm's pick %lu\n",
+	       st.where[0], st.where[1], st.where[2], st.where[3], st.other_zone);
 	printf("  by order            ");
 	for (int o = 0; o < NORD; o++)
 		if (st.order_allocs[o])
