@@ -616,11 +616,17 @@ static bool buddy_free(const struct pstate *s, uint64_t p, unsigned o)
 	return true;
 }
 
+/* The first pageblock boundary at or below the region (pageblock indexes). */
+static uint64_t pb_base(const struct kzone *z)
+{
+	return z->rs & ~((uint64_t)KMM_PAGEBLOCK_NR_PAGES - 1);
+}
+
 /* Can the pageblock(s) of block (p, o) be (or become) of type t? */
 static bool type_fits(const struct kzone *z, struct layout *L, uint64_t p, unsigned o,
 		      int t, bool assign)
 {
-	uint64_t first = (p - z->rs) / KMM_PAGEBLOCK_NR_PAGES;
+	uint64_t first = (p - pb_base(z)) / KMM_PAGEBLOCK_NR_PAGES;
 	uint64_t n = o >= KMM_PAGEBLOCK_ORDER ? 1ULL << (o - KMM_PAGEBLOCK_ORDER) : 1, i;
 	unsigned long need = 0;
 
@@ -693,11 +699,11 @@ static void choose_free_blocks(struct pstate *s, struct kzone *z, struct layout 
 /* Pageblocks no free block decided: by the trace's first allocations. */
 static void assign_pageblocks(struct pstate *s, struct kzone *z, struct layout *L)
 {
-	uint64_t nb = (z->re - z->rs) / KMM_PAGEBLOCK_NR_PAGES, b;
+	uint64_t nb = (z->re - pb_base(z) + KMM_PAGEBLOCK_NR_PAGES - 1) / KMM_PAGEBLOCK_NR_PAGES, b;
 
 	for (b = 0; b < nb; b++) {
 		unsigned long votes[NTYPES] = { 0 };
-		uint64_t p0 = z->rs + b * KMM_PAGEBLOCK_NR_PAGES, i;
+		uint64_t p0 = pb_base(z) + b * KMM_PAGEBLOCK_NR_PAGES, i;
 		int t, best = -1;
 
 		if (L->pbt[b] >= 0)
@@ -705,8 +711,16 @@ static void assign_pageblocks(struct pstate *s, struct kzone *z, struct layout *
 		for (i = 0; i < KMM_PAGEBLOCK_NR_PAGES && p0 + i < z->re; i++)
 			if (s->role[p0 + i] || s->first[p0 + i])
 				break;
-		if (i == KMM_PAGEBLOCK_NR_PAGES || p0 + i >= z->re)
-			continue;	/* untouched: outside what the kernel managed */
+		if (i == KMM_PAGEBLOCK_NR_PAGES || p0 + i >= z->re) {
+			/* Untouched: stays Movable, as boot left it; counted as
+			 * one of the kernel's Movable blocks while there is room,
+			 * else taken to be outside what the kernel managed. */
+			if (!z->have_types || L->nb[KMM_MIGRATE_MOVABLE] < z->blocks[KMM_MIGRATE_MOVABLE]) {
+				L->pbt[b] = KMM_MIGRATE_MOVABLE;
+				L->nb[KMM_MIGRATE_MOVABLE]++;
+			}
+			continue;
+		}
 		for (i = 0; i < KMM_PAGEBLOCK_NR_PAGES && p0 + i < z->re; i++) {
 			uint64_t p = p0 + i;
 
@@ -912,7 +926,7 @@ static int layout(struct pstate *s, struct layout_report *rep)
 
 		if (z->kz < 0 || z->re <= z->rs)
 			continue;
-		nb = (z->re - z->rs + KMM_PAGEBLOCK_NR_PAGES - 1) / KMM_PAGEBLOCK_NR_PAGES;
+		nb = (z->re - pb_base(z) + KMM_PAGEBLOCK_NR_PAGES - 1) / KMM_PAGEBLOCK_NR_PAGES;
 		L.pbt = malloc(nb);
 		if (!L.pbt)
 			return -ENOMEM;
@@ -921,7 +935,7 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		 * the kernel took it for its first allocation's type. */
 		for (uint64_t b = 0; b < nb; b++) {
 			unsigned long votes[NTYPES] = { 0 };
-			uint64_t p0 = z->rs + b * KMM_PAGEBLOCK_NR_PAGES, j;
+			uint64_t p0 = pb_base(z) + b * KMM_PAGEBLOCK_NR_PAGES, j;
 			int t, best = -1;
 
 			for (j = 0; j < KMM_PAGEBLOCK_NR_PAGES && p0 + j < z->re; j++)
@@ -945,7 +959,7 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		rep->free_blocks_short += L.short_blocks;
 		/* Pageblock types now, while the zone is wholly free of roles. */
 		for (uint64_t b = 0; b < nb; b++) {
-			uint64_t p = z->rs + b * KMM_PAGEBLOCK_NR_PAGES;
+			uint64_t p = pb_base(z) + b * KMM_PAGEBLOCK_NR_PAGES;
 
 			if (p + KMM_PAGEBLOCK_NR_PAGES <= kmm_zone_end_pfn(kmm_zone_of(z)) &&
 			    p >= kmm_zone_of(z)->zone_start_pfn && L.pbt[b] >= 0)
