@@ -89,6 +89,16 @@ int kmm_objcache_destroy(struct kmm_objcache *c);
 /** kmm_objcache_nr_live - objects handed out and not freed. */
 unsigned long kmm_objcache_nr_live(struct kmm_objcache *c);
 
+/**
+ * kmm_objcache_total_live - objects handed out and not freed, all caches
+ * together (a leak check across a whole operation).
+ * Context: any thread (an atomic read).
+ */
+long kmm_objcache_total_live(void);
+
+/** kmm_objcache_total_chunks - chunks held by every cache together. */
+long kmm_objcache_total_chunks(void);
+
 /** kmm_objcache_nr_chunks - 64 KiB chunks held. */
 unsigned long kmm_objcache_nr_chunks(struct kmm_objcache *c);
 

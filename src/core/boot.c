@@ -542,6 +542,9 @@ int kmm_boot(const char *cmdline)
 	}
 	kmm_fault_reset(&kmm_fail_page_alloc);
 	kmm_fault_reset(&kmm_fail_host_map);
+	kmm_fault_reset(&kmm_fail_meta_alloc);
+	kmm_fault_reset(&kmm_fail_host_call);
+	kmm_fault_reset(&kmm_fail_objcache);
 	ret = parse_cmdline(&params, cmdline);
 	if (ret)
 		goto fail_params;

@@ -5,7 +5,10 @@
  * spirit of /proc/self/fail-nth.
  *
  * Decision order for one call, as the kernel's should_fail_ex():
- *   1. fail-nth armed: decrement; the call that brings it to zero fails,
+ *   0. the calling thread's any-point counter (kmm_fault_set_nth_any(),
+ *      the kernel's per-task fail-nth) armed: decrement; the call that
+ *      brings it to zero fails, every other call succeeds.
+ *   1. the attribute's fail-nth armed: decrement; the call that brings it to zero fails,
  *      every other call succeeds (nothing else is consulted).
  *   2. times == 0: never fail.
  *   3. space > 0: subtract @size; fail only once space is used up.
@@ -13,7 +16,8 @@
  *   5. probability percent (100: always).
  *   6. failing consumes one of @times (unless -1).
  *
- * Locks: none; counters are atomics so any thread may hit a fault point.
+ * Locks: none; counters are atomics (the any-point counter is
+ * thread-local) so any thread may hit a fault point.
  */
 #include <kmm/boot.h>
 #include <kmm/fault.h>
@@ -28,6 +32,27 @@ struct kmm_fault_attr kmm_fail_page_alloc = {
 struct kmm_fault_attr kmm_fail_host_map = {
 	.name = "fail_host_map",
 };
+
+struct kmm_fault_attr kmm_fail_meta_alloc = {
+	.name = "fail_meta_alloc",
+};
+
+struct kmm_fault_attr kmm_fail_host_call = {
+	.name = "fail_host_call",
+};
+
+/* Per thread, like the kernel's current->fail_nth. */
+_Thread_local long kmm__fail_nth_any;
+
+void kmm_fault_set_nth_any(long nth)
+{
+	kmm__fail_nth_any = nth > 0 ? nth : 0;
+}
+
+long kmm_fault_get_nth_any(void)
+{
+	return kmm__fail_nth_any;
+}
 
 static bool fault_nth_hit(struct kmm_fault_attr *attr)
 {
@@ -52,6 +77,13 @@ bool kmm_should_fail(struct kmm_fault_attr *attr, size_t size)
 {
 	long times;
 
+	if (kmm__fail_nth_any > 0) {
+		/* The thread's counter over every fault point decides alone. */
+		if (--kmm__fail_nth_any)
+			return false;
+		fault_report(attr);
+		return true;
+	}
 	if (atomic_load_explicit(&attr->nth, memory_order_relaxed) > 0) {
 		/* While armed, the counter alone decides (as current->fail_nth). */
 		if (fault_nth_hit(attr)) {

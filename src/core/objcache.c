@@ -40,6 +40,19 @@ struct free_obj {
 	struct free_obj *next;
 };
 
+/* Objects live and chunks held by every cache together (for leak checks). */
+static atomic_long objcache_total_live, objcache_total_chunks;
+
+long kmm_objcache_total_live(void)
+{
+	return atomic_load(&objcache_total_live);
+}
+
+long kmm_objcache_total_chunks(void)
+{
+	return atomic_load(&objcache_total_chunks);
+}
+
 int kmm_objcache_init(struct kmm_objcache *c, const char *name, size_t objsize)
 {
 	size_t sz;
@@ -69,6 +82,7 @@ static bool objcache_grow(struct kmm_objcache *c)
 	ch->next = c->chunks;
 	c->chunks = ch;
 	c->nr_chunks++;
+	atomic_fetch_add(&objcache_total_chunks, 1);
 	/* Only called when the bump source is used up (bump_left == 0). */
 	c->bump = (char *)ch + CHUNK_HDR;
 	c->bump_left = c->objs_per_chunk;
@@ -100,6 +114,7 @@ void *kmm_objcache_alloc(struct kmm_objcache *c)
 	if (obj) {
 		c->nr_live++;
 		c->nr_allocs++;
+		atomic_fetch_add(&objcache_total_live, 1);
 	} else {
 		c->nr_failed++;
 	}
@@ -127,6 +142,7 @@ void kmm_objcache_free(struct kmm_objcache *c, void *obj)
 	c->freelist = f;
 	c->nr_live--;
 	c->nr_frees++;
+	atomic_fetch_sub(&objcache_total_live, 1);
 	kmm_port_unlock(&c->lock);
 }
 
@@ -151,6 +167,8 @@ int kmm_objcache_destroy(struct kmm_objcache *c)
 	c->freelist = NULL;
 	c->bump = NULL;
 	c->bump_left = 0;
+	atomic_fetch_sub(&objcache_total_live, (long)c->nr_live);
+	atomic_fetch_sub(&objcache_total_chunks, (long)c->nr_chunks);
 	c->nr_live = 0;
 	c->nr_chunks = 0;
 	c->initialized = false;

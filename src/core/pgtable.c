@@ -271,6 +271,8 @@ struct cursor {
 	uint64_t *ptes;
 	uint64_t *twin;
 	bool valid;
+	bool no_twin;			/* the table's twin could not be allocated */
+	uint64_t scratch;		/* its stand-in slot: always 0 */
 };
 
 static int cursor_at(struct cursor *c, unsigned long va, uint64_t *want,
@@ -285,15 +287,15 @@ static int cursor_at(struct cursor *c, unsigned long va, uint64_t *want,
 		c->table_va = base;
 		c->ptes = tp ? (uint64_t *)tp->mapping : NULL;
 		c->twin = NULL;
+		c->no_twin = false;
 		if (tp) {
 			if (!tp->index) {
 				void *t = kmm_port_meta_alloc(TABLE_BYTES);
 
-				if (!t) {
-					c->valid = false;
-					return -KMM_ENOMEM;
-				}
-				tp->index = (unsigned long)t;
+				if (t)
+					tp->index = (unsigned long)t;
+				else
+					c->no_twin = true;
 			}
 			c->twin = (uint64_t *)tp->index;
 		}
@@ -304,6 +306,19 @@ static int cursor_at(struct cursor *c, unsigned long va, uint64_t *want,
 		return 0;
 	}
 	*want = host_key(ld(&c->ptes[tbl_index(va, 1)]));
+	if (c->no_twin) {
+		/*
+		 * A table without a twin was never given to the host (the
+		 * twin comes first), so a cleared slot needs nothing: an
+		 * unmap (a rollback, a munmap) needs no memory.  Only a
+		 * present slot needs the twin to record it.
+		 */
+		if (*want)
+			return -KMM_ENOMEM;
+		c->scratch = 0;
+		*twin_slot = &c->scratch;
+		return 0;
+	}
 	*twin_slot = &c->twin[tbl_index(va, 1)];
 	return 0;
 }
@@ -441,7 +456,12 @@ int kmm_flush_tlb_mm_range(struct kmm_mm_struct *mm, unsigned long start,
 	if (run_n)
 		flush_run(mm, run_va, run_n - run_noop, run_key, &ret);
 	kmm_port_unlock(&mm->host_lock);
-	if (ret)
+	/* -ENOMEM is the host out of mappings, an allocation failure the
+	 * caller reports (a warning); anything else is a bug. */
+	if (ret == -KMM_ENOMEM)
+		kmm_pr_warn("host mappings of [%#lx, %#lx) could not follow the page tables (%d)",
+			    start, end, ret);
+	else if (ret)
 		kmm_pr_err("host mappings of [%#lx, %#lx) could not follow the page tables (%d)",
 			   start, end, ret);
 	return ret;

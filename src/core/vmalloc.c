@@ -1165,11 +1165,12 @@ static void free_pages_array(struct kmm_vm_struct *vm)
 {
 	size_t bytes = (size_t)vm->nr_pages * sizeof(struct kmm_page *);
 
-	if (!vm->pages)
+	/* Shadow mode: the array's area may exist without its buffer. */
+	if (!vm->pages && !vm->pages_area)
 		return;
 	if (vm->pages_area) {
 		if (vs.shadow)
-			kmm_port_meta_free(vm->pages, bytes);
+			kmm_port_meta_free(vm->pages, bytes);	/* NULL is ignored */
 		kmm_vfree(vm->pages_area);
 	} else {
 		kmm_port_meta_free(vm->pages, bytes);

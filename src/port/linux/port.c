@@ -66,6 +66,7 @@
 #include <urcu-bp.h>
 #include <urcu/call-rcu.h>
 
+#include <kmm/fault.h>
 #include <kmm/lib.h>
 #include <kmm/mmzone.h>
 #include <kmm/port.h>
@@ -103,14 +104,41 @@ static size_t round_up_checked(size_t size, size_t align, bool *overflow)
 	return (size + align - 1) & ~(align - 1);
 }
 
+/* Live metadata allocations (kmm_port_linux_meta_live()). */
+static atomic_long meta_live;
+
+long kmm_port_linux_meta_live(void)
+{
+	return atomic_load(&meta_live);
+}
+
+static void *meta_alloc_host(size_t size);
+
+/*
+ * Fault point kmm_fail_meta_alloc (kmm/fault.h): every call may be told
+ * to fail, as the kernel's kmalloc() may; it then returns NULL without
+ * asking the host.
+ */
 void *kmm_port_meta_alloc(size_t size)
 {
-	bool overflow;
-	size_t align, len;
 	void *p;
 
 	if (size == 0)
 		return NULL;
+	if (kmm_fault_armed(&kmm_fail_meta_alloc) &&
+	    kmm_should_fail(&kmm_fail_meta_alloc, size))
+		return NULL;
+	p = meta_alloc_host(size);
+	if (p)
+		atomic_fetch_add(&meta_live, 1);
+	return p;
+}
+
+static void *meta_alloc_host(size_t size)
+{
+	bool overflow;
+	size_t align, len;
+	void *p;
 
 	if (size >= META_MMAP_MIN) {
 		/* Page aligned, zero-filled and lazily backed by the host. */
@@ -141,6 +169,7 @@ void kmm_port_meta_free(void *p, size_t size)
 
 	if (!p)
 		return;
+	atomic_fetch_sub(&meta_live, 1);
 	if (size >= META_MMAP_MIN) {
 		len = round_up_checked(size, PORT_PAGE_SIZE, &overflow);
 		if (overflow || munmap(p, len) != 0)
@@ -555,6 +584,17 @@ void kmm_port_va_release(void)
 
 #define SHADOW_USER_BASE 0x0000100000000000UL	/* 16 TiB: every shadow mm */
 
+/*
+ * Fault point kmm_fail_host_call (kmm/fault.h), asked before a host call
+ * made after boot: true means "act as if the host said ENOMEM" (nothing
+ * is called and nothing is logged; the caller reports as it would).
+ */
+static bool host_call_fails(size_t len)
+{
+	return kmm_fault_armed(&kmm_fail_host_call) &&
+	       kmm_should_fail(&kmm_fail_host_call, len);
+}
+
 int kmm_port_user_reserve(size_t size, uintptr_t *base)
 {
 	void *p;
@@ -567,6 +607,8 @@ int kmm_port_user_reserve(size_t size, uintptr_t *base)
 		*base = SHADOW_USER_BASE;
 		return 0;
 	}
+	if (host_call_fails(size))
+		return -ENOMEM;
 	p = mmap(NULL, size, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
@@ -1261,6 +1303,8 @@ int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
 	pthread_once(&uffd.once, uffd_init);
 	if (uffd.fd < 0)
 		return -ENOSYS;
+	if (host_call_fails(len))
+		return -ENOMEM;
 	pthread_rwlock_rdlock(&region_lock);
 	if (!region_covers_locked(va, len)) {
 		pthread_rwlock_unlock(&region_lock);
@@ -1306,6 +1350,8 @@ int kmm_port_migrate_fence(uintptr_t va, size_t nr_pages, unsigned prot)
 	pthread_once(&uffd.once, uffd_init);
 	if (uffd.fd < 0)
 		return -ENOSYS;
+	if (host_call_fails(len))
+		return -ENOMEM;
 	if (uffd.minor) {
 		reg = (struct uffdio_register){
 			.range = { .start = va, .len = len },

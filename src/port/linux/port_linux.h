@@ -48,6 +48,13 @@ void kmm_port_linux_unregister_region(uintptr_t start);
  */
 int kmm_port_linux_node_memfd(unsigned nid);
 
+/**
+ * kmm_port_linux_meta_live - kmm_port_meta_alloc() blocks not yet given
+ * back with kmm_port_meta_free() (a leak check for tests).
+ * Context: any thread (an atomic read).
+ */
+long kmm_port_linux_meta_live(void);
+
 /* ---- handing a user mapping to another process ------------------------- */
 
 struct kmm_mm_struct;
