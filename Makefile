@@ -9,6 +9,8 @@
 #                       (gcc in build/, and clang in build-clang/ if present)
 #   make install        meson install (prefix /usr/local unless PREFIX=...)
 #   make bench          build, run the benchmarks
+#   make soak           build, run the mixed stress test for SOAK_SECONDS
+#                       (300) with SOAK_THREADS (8) CPU threads
 #   make clean          remove every build directory
 #
 # Every target that builds first runs scripts/deps.sh, which installs
@@ -57,7 +59,7 @@ define configure
 	echo "$(LAYOUT)" > $(1)/.kmm-layout
 endef
 
-.PHONY: all build deps run test asan tsan freestanding install bench clean
+.PHONY: all build deps run test asan tsan freestanding install bench soak clean
 
 all: build
 
@@ -130,6 +132,16 @@ bench: build
 	else \
 		$(MESON) test -C $(BUILD) --benchmark --verbose; \
 	fi
+
+# The soak: tests/test_stress_mixed.c in rounds (validated between rounds)
+# until SOAK_SECONDS have passed; KMM_TEST_SEED=N repeats a run.
+SOAK_SECONDS ?= 300
+SOAK_THREADS ?= 8
+soak: deps
+	$(call configure,$(BUILD),)
+	@$(NINJA) -C $(BUILD) tests/test_stress_mixed
+	@KMM_STRESS_SECONDS=$(SOAK_SECONDS) KMM_STRESS_THREADS=$(SOAK_THREADS) \
+		./$(BUILD)/tests/test_stress_mixed
 
 clean:
 	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(CLANG_DIR)

@@ -257,6 +257,13 @@ int kmm__take_isolated_range_locked(struct kmm_zone *z, uint64_t start, uint64_t
  */
 int kmm__cma_activate_range(uint64_t start, uint64_t count);
 
+/*
+ * Internal (page_alloc.c, contig.c): post_alloc_hook()'s zeroing decision
+ * for a new block (init_on_alloc, init_on_free, __GFP_ZERO; never in
+ * shadow mode), so contiguous ranges follow it too.
+ */
+bool kmm__want_init_on_alloc(kmm_gfp_t gfp);
+
 /* Internal to the core (boot.c <-> page_alloc.c). */
 int kmm__page_alloc_init(void);
 void kmm__page_alloc_fini(void);

@@ -334,6 +334,7 @@ static int migrate_range(unsigned long start, unsigned long end)
 	return 0;
 }
 
+
 int kmm_alloc_contig_range(unsigned long start, unsigned long end, unsigned acr_flags,
 			   kmm_gfp_t gfp)
 {
@@ -372,8 +373,7 @@ undo:
 	kmm_undo_isolate_page_range(start, end);
 	if (ret)
 		goto fail;
-	if (((gfp & KMM___GFP_ZERO) || kmm_machine.params.init_on_alloc) &&
-	    kmm_machine.params.mode != KMM_MODE_SHADOW)
+	if (kmm__want_init_on_alloc(gfp))	/* post_alloc_hook() of each page */
 		kmm_memset(kmm_page_address(kmm_pfn_to_page(start)), 0,
 			   (end - start) << KMM_PAGE_SHIFT);
 	return 0;

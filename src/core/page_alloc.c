@@ -1085,11 +1085,27 @@ static bool unreserve_highatomic_pageblock(const struct alloc_context *ac,
 	return false;
 }
 
+/*
+ * post_alloc_hook()'s init decision: zero a new block when init_on_alloc=1
+ * or the caller asked (__GFP_ZERO), unless init_on_free=1 already zeroed
+ * every free page (then zeroing again would only cost time: every way into
+ * the free lists, free_pages_prepare() and kmm__cma_activate_range(),
+ * zeroes under init_on_free, and boot memory is a fresh memfd).
+ * __GFP_SKIP_ZERO changes nothing here: in the kernel it only takes effect
+ * with hardware tag-based KASAN (should_skip_init()), which kmm has not.
+ * contig.c makes the same decision for alloc_contig_range().
+ */
+bool kmm__want_init_on_alloc(kmm_gfp_t gfp)
+{
+	if (kmm_machine.params.mode == KMM_MODE_SHADOW || kmm_machine.params.init_on_free)
+		return false;
+	return kmm_machine.params.init_on_alloc || (gfp & KMM___GFP_ZERO);
+}
+
 static void prep_new_page(struct kmm_page *page, unsigned order, kmm_gfp_t gfp,
 			  int mt)
 {
-	bool zero = (gfp & KMM___GFP_ZERO) ||
-		    (kmm_machine.params.init_on_alloc && !(gfp & KMM___GFP_SKIP_ZERO));
+	bool zero = kmm__want_init_on_alloc(gfp);
 
 	kmm_page_flags_set_all(page, kmm_page_flags(page) &
 				     ~((1ULL << KMM_PG_buddy) | (1ULL << KMM_PG_pcp)));
@@ -1108,7 +1124,7 @@ static void prep_new_page(struct kmm_page *page, unsigned order, kmm_gfp_t gfp,
 			page[i].private = head;
 		}
 	}
-	if (zero && kmm_machine.params.mode != KMM_MODE_SHADOW)
+	if (zero)
 		kmm_memset(kmm_page_address(page), 0, KMM_PAGE_SIZE << order);
 }
 
@@ -1631,9 +1647,16 @@ int kmm__cma_activate_range(uint64_t start, uint64_t count)
 		    atomic_load_explicit(&p->_mapcount, memory_order_relaxed) != -1)
 			return -KMM_EINVAL;
 	}
-	/* cma_activate_area(): whole pageblocks, straight to the zone. */
+	/* cma_activate_area(): whole pageblocks, straight to the zone.  The
+	 * pages were the caller's: under init_on_free they are zeroed as the
+	 * kernel's __free_pages() of each pageblock would (the free lists
+	 * hold only zeroed pages then, and allocation does not zero again). */
 	for (pfn = start; pfn < start + count; pfn += KMM_PAGEBLOCK_NR_PAGES) {
 		struct kmm_page *page = kmm_pfn_to_page(pfn);
+
+		if (kmm_machine.params.init_on_free && kmm_machine.params.mode != KMM_MODE_SHADOW)
+			kmm_memset(kmm_page_address(page), 0,
+				   KMM_PAGE_SIZE << KMM_PAGEBLOCK_ORDER);
 
 		for (k = 0; k < KMM_PAGEBLOCK_NR_PAGES; k++) {
 			struct kmm_page *p = &page[k];

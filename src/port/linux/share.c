@@ -20,7 +20,19 @@
  * The sender's later changes (munmap, a new mapping) do not reach the
  * receiver: it keeps the pages it was given, as a process that was handed
  * a physical page would.  What it can reach is documented in
- * port_linux.h: every page of the memfds sent.
+ * port_linux.h and docs/SECURITY.md: every page of the memfds sent.
+ *
+ * Two rules keep that from leaking data between owners:
+ *   - every page sent is pinned (one more reference, never dropped while
+ *     the machine lives): kmm cannot see when the receiver unmaps it, so
+ *     the page must never be freed, reused or migrated (migration would
+ *     leave the receiver on the old frame, which another owner would get
+ *     next).  The sender's munmap/vfree only drops its own reference.
+ *   - a node whose pages the range maps only readable is sent as a
+ *     read-only file (reopened O_RDONLY through /proc/self/fd): the
+ *     receiver cannot write any page of it, nor mprotect a mapping of it
+ *     writable.  Only a node with a writable page in the range goes
+ *     read-write.
  *
  * Only SOCK_STREAM sockets: the run list may be large and is written in a
  * loop.
@@ -28,7 +40,9 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,6 +52,7 @@
 #include <kmm/boot.h>
 #include <kmm/mm.h>
 #include <kmm/mmzone.h>
+#include <kmm/page_alloc.h>
 #include <kmm/pgtable.h>
 
 #include "port_linux.h"
@@ -106,9 +121,18 @@ static bool stream_socket(int sock)
 	return getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
 }
 
-/* Build the run list of [addr, addr + len); mmap_lock held. */
+/* File slots: one read-only and one read-write per node. */
+#define SHARE_MAX_FDS (2 * KMM_MAX_NUMNODES)
+
+static unsigned fd_slot(unsigned nid, uint32_t prot)
+{
+	return 2 * nid + ((prot & PROT_WRITE) ? 1 : 0);
+}
+
+/* Build the run list of [addr, addr + len); mmap_lock held.  Marks in
+ * @used the (node, access) slots the runs need. */
 static long collect_runs(struct kmm_mm_struct *mm, unsigned long addr, unsigned long len,
-			 struct share_run *runs, int *fd_of_node, int *fds, unsigned *nr_fds)
+			 struct share_run *runs, bool *used)
 {
 	long n = 0;
 	unsigned long off;
@@ -117,23 +141,20 @@ static long collect_runs(struct kmm_mm_struct *mm, unsigned long addr, unsigned 
 		kmm_pte_t *ptep = kmm_lookup_pte(mm, addr + off);
 		kmm_pte_t pte = ptep ? kmm_ptep_get(ptep) : (kmm_pte_t){ 0 };
 		uint64_t pfn = kmm_pte_pfn(pte);
-		unsigned nid;
+		unsigned nid, slot;
 		uint32_t prot;
 		struct share_run *last = n ? &runs[n - 1] : NULL;
 
 		if (!kmm_pte_present(pte) || !kmm_pfn_valid(pfn))
 			continue;
 		nid = (unsigned)kmm_page_nid(kmm_pfn_to_page(pfn));
+		if (nid >= KMM_MAX_NUMNODES || kmm_port_linux_node_memfd(nid) < 0)
+			return -EINVAL;
 		prot = PROT_READ | (kmm_pte_write(pte) ? PROT_WRITE : 0);
-		if (fd_of_node[nid] < 0) {
-			fds[*nr_fds] = kmm_port_linux_node_memfd(nid);
-			if (fds[*nr_fds] < 0)
-				return -EINVAL;
-			fd_of_node[nid] = (int)(*nr_fds)++;
-		}
+		slot = fd_slot(nid, prot);
+		used[slot] = true;
 		if (last && last->offset + last->bytes == off && last->prot == prot &&
-		    last->fd_index == (uint32_t)fd_of_node[nid] &&
-		    last->file_offset + last->bytes == pfn * SHARE_PAGE) {
+		    last->fd_index == slot && last->file_offset + last->bytes == pfn * SHARE_PAGE) {
 			last->bytes += SHARE_PAGE;
 			continue;
 		}
@@ -141,17 +162,76 @@ static long collect_runs(struct kmm_mm_struct *mm, unsigned long addr, unsigned 
 			.offset = off,
 			.bytes = SHARE_PAGE,
 			.file_offset = pfn * SHARE_PAGE,
-			.fd_index = (uint32_t)fd_of_node[nid],
+			.fd_index = slot,	/* renumbered once the fds are known */
 			.prot = prot,
 		};
 	}
 	return n;
 }
 
+/*
+ * Pin every page of the runs (mmap_lock held, so the mappings, and the
+ * references they hold, are still there).  A page nobody holds (refcount
+ * 0: a raw PFN map of a free page) cannot be handed out, since the next
+ * owner's data would follow it: -EFAULT, and the pins taken are dropped.
+ */
+static int pin_runs(const struct share_run *runs, long n, unsigned long addr,
+		    struct kmm_mm_struct *mm)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		for (uint64_t o = 0; o < runs[i].bytes; o += SHARE_PAGE) {
+			kmm_pte_t pte = kmm_ptep_get(kmm_lookup_pte(mm, addr + runs[i].offset + o));
+			struct kmm_page *page = kmm_pfn_to_page(kmm_pte_pfn(pte));
+			struct kmm_page *head = page;
+
+			if (kmm_page_test(page, KMM_PG_tail))
+				head = kmm_pfn_to_page(page->private);
+			if (kmm_page_test(head, KMM_PG_buddy) || kmm_page_test(head, KMM_PG_pcp) ||
+			    kmm_page_ref_count(head) <= 0) {
+				/* undo: this run up to here, then every earlier run */
+				for (uint64_t b = 0; b < o; b += SHARE_PAGE)
+					kmm_put_page(kmm_pfn_to_page(
+						(runs[i].file_offset + b) / SHARE_PAGE));
+				while (i-- > 0)
+					for (uint64_t b = 0; b < runs[i].bytes; b += SHARE_PAGE)
+						kmm_put_page(kmm_pfn_to_page(
+							(runs[i].file_offset + b) / SHARE_PAGE));
+				return -EFAULT;
+			}
+			kmm_get_page(page);
+		}
+	}
+	return 0;
+}
+
+/* The file to send for @slot: the node memfd itself (read-write), or a
+ * new read-only open of it (closed by the caller).  -errno on failure. */
+static int slot_fd(unsigned slot, bool *opened)
+{
+	int memfd = kmm_port_linux_node_memfd(slot / 2);
+	char path[64];
+	int fd;
+
+	*opened = false;
+	if (memfd < 0)
+		return -EINVAL;
+	if (slot & 1)
+		return memfd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*opened = true;
+	return fd;
+}
+
 int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 		      unsigned long len)
 {
-	int fd_of_node[KMM_MAX_NUMNODES], fds[KMM_MAX_NUMNODES];
+	int fds[SHARE_MAX_FDS], index_of_slot[SHARE_MAX_FDS];
+	bool used[SHARE_MAX_FDS] = { false }, opened[SHARE_MAX_FDS] = { false };
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct share_hdr hdr = { .magic = SHARE_MAGIC };
 	struct share_run *runs;
@@ -171,15 +251,28 @@ int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 	runs = malloc((len / SHARE_PAGE) * sizeof(*runs));
 	if (!runs)
 		return -ENOMEM;
-	for (i = 0; i < KMM_MAX_NUMNODES; i++)
-		fd_of_node[i] = -1;
+	/* The files first: a failure here must not leave pins behind. */
 	kmm_port_lock(&mm->mmap_lock);
-	n = collect_runs(mm, addr, len, runs, fd_of_node, fds, &nr_fds);
-	kmm_port_unlock(&mm->mmap_lock);
-	if (n <= 0) {
-		free(runs);
-		return n < 0 ? (int)n : -EINVAL;
+	n = collect_runs(mm, addr, len, runs, used);
+	ret = n <= 0 ? (n < 0 ? (int)n : -EINVAL) : 0;
+	for (i = 0; !ret && i < SHARE_MAX_FDS; i++) {
+		index_of_slot[i] = -1;
+		if (!used[i])
+			continue;
+		ret = slot_fd(i, &opened[nr_fds]);
+		if (ret >= 0) {
+			fds[nr_fds] = ret;
+			index_of_slot[i] = (int)nr_fds++;
+			ret = 0;
+		}
 	}
+	if (!ret)
+		ret = pin_runs(runs, n, addr, mm);
+	kmm_port_unlock(&mm->mmap_lock);
+	if (ret)
+		goto out;
+	for (long r = 0; r < n; r++)
+		runs[r].fd_index = (uint32_t)index_of_slot[runs[r].fd_index];
 	hdr.len = len;
 	hdr.nr_runs = (uint32_t)n;
 	hdr.nr_fds = nr_fds;
@@ -194,6 +287,10 @@ int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
+	/*
+	 * From here on the pins stay even if sending fails: once sendmsg()
+	 * was tried the fds may have reached the other end.
+	 */
 	do {
 		ssize_t sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
 
@@ -202,6 +299,10 @@ int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 	} while (ret == -EINTR);
 	if (!ret)
 		ret = write_all(sock, runs, (size_t)n * sizeof(*runs));
+out:
+	for (i = 0; i < nr_fds; i++)
+		if (opened[i])
+			close(fds[i]);
 	free(runs);
 	return ret;
 }
@@ -214,7 +315,7 @@ static void close_fds(const int *fds, unsigned n)
 
 void *kmm_mm_share_recv(int sock, size_t *len)
 {
-	int fds[KMM_MAX_NUMNODES];
+	int fds[SHARE_MAX_FDS];
 	char cbuf[CMSG_SPACE(sizeof(fds))];
 	struct share_hdr hdr;
 	struct share_run *runs = NULL;
@@ -238,8 +339,8 @@ void *kmm_mm_share_recv(int sock, size_t *len)
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 			nr_fds = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			if (nr_fds > KMM_MAX_NUMNODES)
-				nr_fds = KMM_MAX_NUMNODES;
+			if (nr_fds > SHARE_MAX_FDS)
+				nr_fds = SHARE_MAX_FDS;
 			memcpy(fds, CMSG_DATA(cm), nr_fds * sizeof(int));
 		}
 	if (r != (ssize_t)sizeof(hdr) || (msg.msg_flags & MSG_CTRUNC) ||
