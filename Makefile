@@ -12,6 +12,10 @@
 #   make soak           build, run the mixed stress test for SOAK_SECONDS
 #                       (300) with SOAK_THREADS (8) CPU threads
 #   make clean          remove every build directory
+#   make fuzz           build-fuzz/fuzz_model: the model-based libFuzzer
+#                       target (clang, -fsanitize=fuzzer,address,undefined)
+#   make fuzz-ci        run it FUZZTIME seconds (60) over fuzz/corpus; new
+#                       inputs go to build-fuzz/corpus-new, not the repo
 #
 # Every target that builds first runs scripts/deps.sh, which installs
 # missing Debian packages when run as root and otherwise prints the exact
@@ -143,8 +147,42 @@ soak: deps
 	@KMM_STRESS_SECONDS=$(SOAK_SECONDS) KMM_STRESS_THREADS=$(SOAK_THREADS) \
 		./$(BUILD)/tests/test_stress_mixed
 
+# ---- fuzz --------------------------------------------------------------------
+#
+# The library is built by meson in build-fuzz/ with clang, ASan + UBSan and
+# -fsanitize=fuzzer-no-link (coverage for libFuzzer); only libkmm.a is
+# needed there.  fuzz/fuzz_model.c is then linked with -fsanitize=fuzzer
+# (Debian's libclang-rt-14-dev).  fuzz-ci runs it for FUZZTIME seconds over
+# the committed seed corpus (fuzz/corpus, from fuzz/make_corpus.py) and ends
+# with the executions and executions per second.
+FUZZ_DIR := build-fuzz
+FUZZTIME ?= 60
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+.PHONY: fuzz fuzz-ci
+fuzz: deps
+	$(call configure,$(FUZZ_DIR),-Db_sanitize=address$(comma)undefined -Db_lundef=false '-Dc_args=-fno-omit-frame-pointer -fsanitize-coverage=inline-8bit-counters$(comma)pc-table',CC=$(FUZZ_CC))
+	@$(NINJA) -C $(FUZZ_DIR) libkmm.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -Isrc/port/linux fuzz/fuzz_model.c \
+		$(FUZZ_DIR)/libkmm.a $$(pkg-config --libs liburcu-bp) -lpthread -o $(FUZZ_DIR)/fuzz_model
+
+fuzz-ci: fuzz
+	@rm -rf $(FUZZ_DIR)/corpus-new $(FUZZ_DIR)/fuzz-ci.log; mkdir -p $(FUZZ_DIR)/corpus-new
+	@rc=0; $(FUZZ_ENV) ./$(FUZZ_DIR)/fuzz_model -max_total_time=$(FUZZTIME) -max_len=512 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
+		$(FUZZ_DIR)/corpus-new fuzz/corpus > $(FUZZ_DIR)/fuzz-ci.log 2>&1 || rc=$$?; \
+	grep -v '^#[0-9]' $(FUZZ_DIR)/fuzz-ci.log | tail -n 40; \
+	grep -E '^#[0-9]+.*cov:' $(FUZZ_DIR)/fuzz-ci.log | tail -n 1; \
+	execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/fuzz-ci.log); \
+	rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $(FUZZ_DIR)/fuzz-ci.log); \
+	echo "fuzz-ci: $${execs:-?} executions, $${rate:-?} exec/s, $$(ls fuzz/corpus | wc -l) seed inputs, exit $$rc"; \
+	exit $$rc
+
 clean:
-	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(CLANG_DIR)
+	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(CLANG_DIR) $(FUZZ_DIR)
 
 # A literal comma for use inside $(call ...) arguments.
 comma := ,
