@@ -15,7 +15,11 @@
  *    same run, and printed as a ratio; nothing here asserts a timing, and
  *    the exit status says only whether the benchmark itself worked;
  *  - averages come with percentile and worst-case latencies (p50, p99,
- *    p99.9, max) of individually timed operations.
+ *    p99.9, max) of individually timed operations;
+ *  - each benchmark hands its headline kmm-vs-baseline pairs, the figures
+ *    its own tables print, to the summary (bench_summary_add(),
+ *    bench_common.h), which kmm_bench_run() prints after the benchmarks
+ *    as one table, "==> summary <==".
  */
 #ifndef KMM_BENCH_H
 #define KMM_BENCH_H
@@ -73,9 +77,10 @@ void kmm_bench_opts_init(struct kmm_bench_opts *o);
  * @argv: argv[0] is the program (or subcommand) name and is skipped.
  *   --quick  --csv  --boot STR  --shadow-boot STR  --threads 1,2
  *   --iterations N  --seconds S  --help
- * @err: where usage and errors go.
+ * @err: where errors, and the usage after one, go; --help prints the
+ *   usage to stdout.
  * Return: 0 to run; 1 when --help was printed (exit 0); -1 on a bad
- * option (usage printed; exit 2).
+ * option (usage printed to @err; exit 2).
  */
 int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
 			 FILE *err);
@@ -191,9 +196,40 @@ int kmm_bench_vm_map_ram(FILE *out, const struct kmm_bench_opts *opts);
 int kmm_bench_contig(FILE *out, const struct kmm_bench_opts *opts);
 
 /**
+ * kmm_bench_summary_reset - forget every row of the summary table
+ * (bench_summary_add()); kmm_bench_run() calls it before the benchmarks.
+ * Context: any thread; takes the summary's mutex.
+ */
+void kmm_bench_summary_reset(void);
+
+/**
+ * kmm_bench_summary_rows - the number of rows the summary holds now.
+ * Context: any thread; takes the summary's mutex.
+ * Return: 0 to BENCH_SUMMARY_MAX (bench_common.h).
+ */
+unsigned kmm_bench_summary_rows(void);
+
+/**
+ * kmm_bench_summary_print - print the summary table to @out: a line
+ * "==> summary <==", a header, then one aligned row per headline
+ * figure the benchmarks recorded, in the order recorded: benchmark,
+ * operation, unit, kmm's figure, the baseline's name and figure, the
+ * ratio and how it is formed ("base/kmm": > 1 means kmm is faster;
+ * "kmm/base": > 1 means kmm is slower).  With @csv, the same rows again
+ * as CSV (header "benchmark,operation,unit,kmm,baseline,baseline_value,
+ * ratio,ratio_is").  Prints nothing when no row was recorded.
+ * Context: any thread; takes the summary's mutex.
+ */
+void kmm_bench_summary_print(FILE *out, bool csv);
+
+/**
  * kmm_bench_run - run the benchmark named @which ("page_alloc",
  * "vmalloc", "vm_map_ram", "contig"; NULL or "all": every one, in that
- * order) to @out.
+ * order) to @out, then the summary of their headline rows
+ * (kmm_bench_summary_print(), as CSV too with @opts->csv).  With stdout
+ * not a terminal, a progress bar (tools/progress.h: stderr, only when it
+ * is a terminal, after a second) names the benchmark running.
+ * Context: one thread; no other kmm call in flight.
  * Return: 0; -1 if one failed; -2 if @which names none.
  */
 int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts);

@@ -2,10 +2,18 @@
 /*
  * bench_common.c - the helpers every benchmark shares (bench_common.h):
  * clock calibration, sample sorting and percentiles, host facts and load,
- * table number formats.
+ * table number formats, and the summary table of headline rows.
+ *
+ * The summary: a fixed array of BENCH_SUMMARY_MAX rows under one mutex,
+ * filled by each benchmark as it prints its own tables (the very figures
+ * those tables print, so every ratio of the summary is one of the same
+ * run), printed and reset by kmm_bench_run().  The ratio is computed here
+ * from the two figures, in the direction the row says.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <gnu/libc-version.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -356,4 +364,159 @@ int bench_cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* ---- the summary ------------------------------------------------------------ */
+
+struct summary_row {
+	char bench[16], op[64], unit[12], base_name[24];
+	double kmm, base;
+	enum bench_ratio_dir dir;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned n;
+	struct summary_row rows[BENCH_SUMMARY_MAX];
+} summary = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool summary_figure_ok(double v)
+{
+	return isfinite(v) && v > 0;
+}
+
+int bench_summary_add(const char *bench, const char *op, double kmm, double base,
+		      const char *unit, const char *base_name,
+		      enum bench_ratio_dir dir)
+{
+	struct summary_row *r;
+	int ret = 0;
+
+	if (!bench || !op || !unit || !base_name || !summary_figure_ok(kmm) ||
+	    !summary_figure_ok(base) ||
+	    (dir != BENCH_RATIO_BASE_OVER_KMM && dir != BENCH_RATIO_KMM_OVER_BASE))
+		return -EINVAL;
+	pthread_mutex_lock(&summary.lock);
+	if (summary.n == BENCH_SUMMARY_MAX) {
+		ret = -ENOSPC;
+	} else {
+		r = &summary.rows[summary.n++];
+		snprintf(r->bench, sizeof(r->bench), "%s", bench);
+		snprintf(r->op, sizeof(r->op), "%s", op);
+		snprintf(r->unit, sizeof(r->unit), "%s", unit);
+		snprintf(r->base_name, sizeof(r->base_name), "%s", base_name);
+		r->kmm = kmm;
+		r->base = base;
+		r->dir = dir;
+	}
+	pthread_mutex_unlock(&summary.lock);
+	return ret;
+}
+
+void kmm_bench_summary_reset(void)
+{
+	pthread_mutex_lock(&summary.lock);
+	summary.n = 0;
+	pthread_mutex_unlock(&summary.lock);
+}
+
+unsigned kmm_bench_summary_rows(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&summary.lock);
+	n = summary.n;
+	pthread_mutex_unlock(&summary.lock);
+	return n;
+}
+
+static double summary_ratio(const struct summary_row *r)
+{
+	return r->dir == BENCH_RATIO_KMM_OVER_BASE ? r->kmm / r->base : r->base / r->kmm;
+}
+
+static const char *summary_dir_name(enum bench_ratio_dir dir)
+{
+	return dir == BENCH_RATIO_KMM_OVER_BASE ? "kmm/base" : "base/kmm";
+}
+
+/* A figure as the summary prints it: 4 significant digits or so, never
+ * an exponent above 0.001 (ns/op from 10 to 10^7, ms/MiB from 10^-3 to 10). */
+static void summary_fmt(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, v >= 1000 ? "%.0f" : v >= 100 ? "%.1f" : v >= 1 ? "%.2f" :
+			   v >= 0.001 ? "%.4f" : "%.2g", v);
+}
+
+/* A ratio: two decimals, or two significant digits below 0.01 (a free
+ * range's alloc_contig_range is a small fraction of memcpy's time). */
+static void summary_fmt_ratio(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, v >= 0.01 ? "%.2f" : "%.2g", v);
+}
+
+static int summary_width(int w, const char *s)
+{
+	int l = (int)strlen(s);
+
+	return l > w ? l : w;
+}
+
+void kmm_bench_summary_print(FILE *out, bool csv)
+{
+	static const char *const head[] = { "benchmark", "operation", "unit", "kmm",
+					     "baseline", "base", "ratio", "ratio is" };
+	int w[8], c;
+	char k[32], b[32], x[32];
+	unsigned i;
+
+	pthread_mutex_lock(&summary.lock);
+	if (!summary.n)
+		goto unlock;
+	for (c = 0; c < 8; c++)
+		w[c] = (int)strlen(head[c]);
+	for (i = 0; i < summary.n; i++) {
+		const struct summary_row *r = &summary.rows[i];
+
+		summary_fmt(k, sizeof(k), r->kmm);
+		summary_fmt(b, sizeof(b), r->base);
+		summary_fmt_ratio(x, sizeof(x), summary_ratio(r));
+		w[0] = summary_width(w[0], r->bench);
+		w[1] = summary_width(w[1], r->op);
+		w[2] = summary_width(w[2], r->unit);
+		w[3] = summary_width(w[3], k);
+		w[4] = summary_width(w[4], r->base_name);
+		w[5] = summary_width(w[5], b);
+		w[6] = summary_width(w[6], x);
+		w[7] = summary_width(w[7], summary_dir_name(r->dir));
+	}
+	fprintf(out, "\n==> summary <==\n"
+		     "Every figure below is one of the tables above, both figures of a row from\n"
+		     "the same run; ratio is base/kmm (> 1: kmm is faster) or kmm/base (> 1: kmm\n"
+		     "is slower), each benchmark's own convention.\n");
+	fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %*s  %*s  %-*s\n", w[0], head[0], w[1],
+		head[1], w[2], head[2], w[3], head[3], w[4], head[4], w[5], head[5], w[6],
+		head[6], w[7], head[7]);
+	for (i = 0; i < summary.n; i++) {
+		const struct summary_row *r = &summary.rows[i];
+
+		summary_fmt(k, sizeof(k), r->kmm);
+		summary_fmt(b, sizeof(b), r->base);
+		summary_fmt_ratio(x, sizeof(x), summary_ratio(r));
+		fprintf(out, "%-*s  %-*s  %-*s  %*s  %-*s  %*s  %*s  %-*s\n", w[0], r->bench,
+			w[1], r->op, w[2], r->unit, w[3], k, w[4], r->base_name, w[5], b,
+			w[6], x, w[7], summary_dir_name(r->dir));
+	}
+	if (csv) {
+		fprintf(out, "\nbenchmark,operation,unit,kmm,baseline,baseline_value,ratio,ratio_is\n");
+		for (i = 0; i < summary.n; i++) {
+			const struct summary_row *r = &summary.rows[i];
+
+			fprintf(out, "%s,\"%s\",%s,%.6g,\"%s\",%.6g,%.6g,%s\n", r->bench, r->op,
+				r->unit, r->kmm, r->base_name, r->base, summary_ratio(r),
+				summary_dir_name(r->dir));
+		}
+	}
+unlock:
+	pthread_mutex_unlock(&summary.lock);
 }

@@ -200,4 +200,43 @@ uint64_t bench_thread_cpu_ns(void);
 /* qsort() comparator for doubles, ascending. */
 int bench_cmp_double(const void *a, const void *b);
 
+/* ---- the summary ------------------------------------------------------------ */
+
+/*
+ * Each benchmark's ratio convention, as its own table prints it: the
+ * summary recomputes the ratio from the two figures handed to it, so its
+ * ratios are those of the detailed tables of the same run.
+ */
+enum bench_ratio_dir {
+	/* baseline / kmm of a time: > 1 means kmm is faster (page_alloc,
+	 * vmalloc, vm_map_ram) */
+	BENCH_RATIO_BASE_OVER_KMM,
+	/* kmm / baseline of a time: > 1 means kmm is slower (contig's
+	 * "x memcpy") */
+	BENCH_RATIO_KMM_OVER_BASE,
+};
+
+#define BENCH_SUMMARY_MAX 64	/* rows one run can hold */
+
+/**
+ * bench_summary_add - record one headline row of the summary table that
+ * kmm_bench_run() prints after the benchmarks (kmm_bench_summary_print()).
+ * @bench: the benchmark ("page_alloc", ...).
+ * @op: the operation, as the benchmark's own table names it.
+ * @kmm: kmm's figure, measured in this run.
+ * @base: the baseline's figure, measured in the same run.
+ * @unit: the unit of both figures ("ns/op", "ms/MiB").
+ * @base_name: what the baseline is ("malloc(4096)", "memcpy").
+ * @dir: how the ratio is formed (the benchmark's own convention).
+ *
+ * The strings are copied (truncated to the table's widths).
+ * Context: any thread; takes the summary's mutex.
+ * Return: 0; -EINVAL (nothing recorded) when a figure is not a positive
+ * finite number or a string is missing; -ENOSPC when BENCH_SUMMARY_MAX
+ * rows are recorded already.
+ */
+int bench_summary_add(const char *bench, const char *op, double kmm, double base,
+		      const char *unit, const char *base_name,
+		      enum bench_ratio_dir dir);
+
 #endif /* KMM_BENCH_COMMON_H */

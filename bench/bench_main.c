@@ -3,14 +3,27 @@
  * bench_main.c - `kmm bench [page_alloc|vmalloc|vm_map_ram|contig|all]
  * [options]`: the option parser and the dispatch shared by the kmm program
  * and the standalone drivers (bench_page_alloc, bench_vmalloc,
- * bench_vm_map_ram, bench_contig).
+ * bench_vm_map_ram, bench_contig), the summary table printed after the
+ * benchmarks (bench_common.c keeps its rows), and the progress bar.
+ *
+ * The progress bar (tools/progress.h, on stderr) is driven by a ticker
+ * thread that alone calls progress_*(): kmm_bench_run() only publishes,
+ * under the ticker's mutex, which benchmark runs; the ticker restarts the
+ * bar with that name and redraws it four times a second.  It is not
+ * started when the tables themselves go to a terminal (the bar would land
+ * inside them); progress.c itself draws only on a terminal, after a
+ * second.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "../tools/progress.h"
 
 static const struct {
 	const char *name;
@@ -42,7 +55,8 @@ static void usage(FILE *f, const char *prog)
 		"usage: %s [page_alloc|vmalloc|vm_map_ram|contig|all] [--quick] [--csv]\n"
 		"          [--boot CMDLINE] [--shadow-boot CMDLINE] [--threads N[,N...]]\n"
 		"          [--iterations N] [--seconds S]\n"
-		"Benchmarks, each against a baseline in the same run (default: all):\n",
+		"Benchmarks, each against a baseline in the same run (default: all), then\n"
+		"one summary table of their headline rows (\"==> summary <==\"):\n",
 		prog);
 	for (i = 0; i < NR_BENCHES; i++)
 		fprintf(f, "  %-10s  %s\n", benches[i].name, benches[i].what);
@@ -98,7 +112,8 @@ int kmm_bench_parse_args(struct kmm_bench_opts *o, int argc, char **argv,
 		} else if (!strcmp(a, "--csv")) {
 			o->csv = true;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(err, prog);
+			/* Asked for: the usage is the output (stdout, exit 0). */
+			usage(stdout, prog);
 			return 1;
 		} else if ((v = opt_value("--boot", argc, argv, &i))) {
 			o->boot = v;
@@ -143,26 +158,129 @@ bad:
 	return 0;
 }
 
+/* ---- the progress ticker --------------------------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* on CLOCK_MONOTONIC; while running */
+	pthread_t tid;
+	const char *label;	/* the benchmark running; NULL: none yet */
+	unsigned done, total;	/* benchmarks finished, selected */
+	unsigned gen;		/* bumped by every ticker_set() */
+	bool stop, running;
+} ticker = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *ticker_thread(void *arg)
+{
+	unsigned seen = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&ticker.lock);
+	while (!ticker.stop) {
+		struct timespec ts;
+
+		if (ticker.gen != seen && ticker.label) {
+			seen = ticker.gen;
+			progress_done();
+			progress_start(ticker.label, ticker.total);
+		}
+		if (ticker.label)
+			progress_update(ticker.done);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ticker.wake, &ticker.lock, &ts);
+	}
+	progress_done();
+	pthread_mutex_unlock(&ticker.lock);
+	return NULL;
+}
+
+/* Start the ticker unless @out is a terminal (or it cannot start). */
+static void ticker_start(FILE *out, unsigned total)
+{
+	int fd = fileno(out);
+	pthread_condattr_t ca;
+
+	ticker.label = NULL;
+	ticker.done = 0;
+	ticker.total = total;
+	ticker.stop = false;
+	ticker.running = false;
+	if (fd >= 0 && isatty(fd))
+		return;
+	if (pthread_condattr_init(&ca))
+		return;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&ticker.wake, &ca)) {
+		pthread_condattr_destroy(&ca);
+		return;
+	}
+	pthread_condattr_destroy(&ca);
+	ticker.running = !pthread_create(&ticker.tid, NULL, ticker_thread, NULL);
+	if (!ticker.running)
+		pthread_cond_destroy(&ticker.wake);
+}
+
+static void ticker_set(const char *label, unsigned done)
+{
+	pthread_mutex_lock(&ticker.lock);
+	ticker.label = label;
+	ticker.done = done;
+	ticker.gen++;
+	pthread_cond_signal(&ticker.wake);
+	pthread_mutex_unlock(&ticker.lock);
+}
+
+static void ticker_stop(void)
+{
+	if (!ticker.running)
+		return;
+	pthread_mutex_lock(&ticker.lock);
+	ticker.stop = true;
+	pthread_cond_signal(&ticker.wake);
+	pthread_mutex_unlock(&ticker.lock);
+	pthread_join(ticker.tid, NULL);
+	pthread_cond_destroy(&ticker.wake);
+	ticker.running = false;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
 int kmm_bench_run(const char *which, FILE *out, const struct kmm_bench_opts *opts)
 {
 	bool all = !which || !strcmp(which, "all");
+	unsigned selected = 0;
 	int ret = 0, ran = 0;
 	size_t i;
 
+	for (i = 0; i < NR_BENCHES; i++)
+		if (all || !strcmp(which, benches[i].name))
+			selected++;
+	if (!selected) {
+		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, vm_map_ram, contig, all)\n",
+			which);
+		return -2;
+	}
+	kmm_bench_summary_reset();
+	ticker_start(out, selected);
 	for (i = 0; i < NR_BENCHES; i++) {
 		if (!all && strcmp(which, benches[i].name))
 			continue;
+		if (ticker.running)
+			ticker_set(benches[i].name, (unsigned)ran);
 		if (ran++)
 			fprintf(out, "\n");
 		if (benches[i].run(out, opts))
 			ret = -1;
 		fflush(out);
 	}
-	if (!ran) {
-		fprintf(out, "bench: no benchmark named \"%s\" (page_alloc, vmalloc, vm_map_ram, contig, all)\n",
-			which);
-		return -2;
-	}
+	ticker_stop();
+	kmm_bench_summary_print(out, opts && opts->csv);
+	fflush(out);
 	return ret;
 }
 

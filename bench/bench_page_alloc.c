@@ -743,6 +743,38 @@ static void print_table(struct bench *bn)
 	}
 }
 
+/*
+ * The headline rows of print_table() for kmm_bench_run()'s summary: the
+ * pair and pair+touch patterns of both orders at the first thread count,
+ * against each baseline (the very ns/op figures of the table).
+ */
+static void summarize(const struct bench *bn, unsigned threads)
+{
+	char op[64], opt[48], bname[24];
+	size_t i;
+
+	for (i = 0; i < bn->nres; i++) {
+		const struct result *k = &bn->res[i];
+		int bi;
+
+		if (k->impl != IMPL_KMM || k->threads != threads ||
+		    (k->pat != PAT_PAIR && k->pat != PAT_TOUCH))
+			continue;
+		op_name(opt, sizeof(opt), k);
+		snprintf(op, sizeof(op), "%s, %uT", opt, threads);
+		for (bi = IMPL_MALLOC; bi < NR_IMPLS; bi++) {
+			const struct result *base = find(bn, (enum impl)bi, k->order,
+							 k->pat, k->phase, k->threads);
+
+			if (!base)
+				continue;
+			base_name(bname, sizeof(bname), (enum impl)bi, k->order);
+			bench_summary_add("page_alloc", op, k->st.ns, base->st.ns, "ns/op",
+					  bname, BENCH_RATIO_BASE_OVER_KMM);
+		}
+	}
+}
+
 static void print_baselines(struct bench *bn)
 {
 	FILE *o = bn->out;
@@ -1105,6 +1137,7 @@ int kmm_bench_page_alloc(FILE *out, const struct kmm_bench_opts *opts)
 
 	bench_host_busy_read(&hb1);
 	print_table(&bn);
+	summarize(&bn, thr[0]);
 	print_baselines(&bn);
 	print_scaling(&bn);
 	print_kmm_internals(&bn);

@@ -962,6 +962,28 @@ static void print_pairs(struct vb *b)
 	}
 }
 
+/*
+ * The headline rows of print_pairs() for kmm_bench_run()'s summary: every
+ * part 1 vm_map_ram row of each mode against its vmap row (the very ns/op
+ * figures of that table; both are kmm's, vmap is the baseline).
+ */
+static void summarize(const struct vb *b)
+{
+	char op[64];
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		if (r->part != 1 || r->impl != IMPL_MAP_RAM || r->base < 0)
+			continue;
+		snprintf(op, sizeof(op), "vm_map_ram %u page%s, %s", r->pages,
+			 r->pages == 1 ? "" : "s", r->mode);
+		bench_summary_add("vm_map_ram", op, r->ns, b->rows[r->base].ns, "ns/op",
+				  "vmap+vunmap", BENCH_RATIO_BASE_OVER_KMM);
+	}
+}
+
 static void print_paths(struct vb *b)
 {
 	char a[16], c[16];
@@ -1344,6 +1366,7 @@ int kmm_bench_vm_map_ram(FILE *out, const struct kmm_bench_opts *opts)
 	pthread_join(tid, NULL);
 	bench_host_busy_read(&hb1);
 	print_pairs(&b);
+	summarize(&b);
 	print_paths(&b);
 	print_threads(&b);
 	print_aims(&b);

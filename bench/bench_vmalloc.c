@@ -1114,6 +1114,30 @@ static void print_shapes(struct vb *b)
 		   "max: the worst op, a purge (see the purge table) or the host preempting us.\n");
 }
 
+/*
+ * The headline rows of print_shapes() for kmm_bench_run()'s summary: every
+ * part 1 kmm row that has its mmap baseline (the very ns/op figures of
+ * that table).
+ */
+static void summarize(const struct vb *b)
+{
+	char op[80];
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		if (r->part != 1 || r->impl != IMPL_KMM || r->base < 0)
+			continue;
+		if (strcmp(r->mode, "real"))
+			snprintf(op, sizeof(op), "%s (%s)", r->op, r->mode);
+		else
+			snprintf(op, sizeof(op), "%s", r->op);
+		bench_summary_add("vmalloc", op, r->ns, b->rows[r->base].ns, "ns/op",
+				  "mmap(MAP_POPULATE)", BENCH_RATIO_BASE_OVER_KMM);
+	}
+}
+
 static void print_baselines(struct vb *b)
 {
 	char a[16], c[16], d[16], e[16], f[16];
@@ -1466,6 +1490,7 @@ int kmm_bench_vmalloc(FILE *out, const struct kmm_bench_opts *opts)
 	pthread_join(tid, NULL);
 	bench_host_busy_read(&hb1);
 	print_shapes(&b);
+	summarize(&b);
 	print_baselines(&b);
 	print_purges(&b);
 	print_scale(&b);
