@@ -781,14 +781,11 @@ static struct kmm_zone *kmm_zone_of(const struct kzone *z)
 	return &kmm_machine.node_data[z->node]->node_zones[z->kz];
 }
 
-static int layout(struct pstate *s, struct layout_report *rep)
+/* What kmm itself holds after boot: every free page is taken in the largest blocks, its pages marked as "free after boot" (hkind), and given back later. */
+static void probe_free_memory(struct pstate *s)
 {
 	uint64_t pfn;
-	size_t i;
-	int zi;
 
-	memset(rep, 0, sizeof(*rep));
-	kmm_drain_all_pages(NULL);
 	/* 1. What kmm itself holds after boot: take everything, note, give back. */
 	for (pfn = 0; pfn < s->end_pfn; pfn += 1ULL << KMM_MAX_PAGE_ORDER)
 		take_all(s, pfn, KMM_MAX_PAGE_ORDER, H_REST);
@@ -801,6 +798,12 @@ static int layout(struct pstate *s, struct layout_report *rep)
 				s->hkind[pfn + j] = H_REST;	/* marks "was free" */
 		}
 	/* hkind != H_NONE now means "free after boot"; keep it as a mask. */
+}
+
+/* The pre-scan: the first event of each page, and how many pages each vmalloc area took with alloc_pages_bulk() (learnt from its vfree). */
+static int prescan(struct pstate *s)
+{
+	size_t i;
 
 	/* 2. The pre-scan: first event per page; vmalloc bulk allocations. */
 	{
@@ -885,6 +888,14 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		amap_free(&live);
 		free(last);
 	}
+	return 0;
+}
+
+/* Per-CPU lists: the first order-0 pages each CPU allocates come off its lists. */
+static void choose_pcp_pages(struct pstate *s, struct layout_report *rep)
+{
+	size_t i;
+	int zi;
 
 	/* 3a. Per-CPU lists first: the first order-0 pages each CPU allocates
 	 * come off its lists (LIFO), up to zoneinfo's count. */
@@ -917,6 +928,12 @@ static int layout(struct pstate *s, struct layout_report *rep)
 			}
 		}
 	}
+}
+
+/* Free blocks and pageblock types, zone by zone, and the list of chosen blocks. */
+static int choose_free_layout(struct pstate *s, struct layout_report *rep)
+{
+	int zi;
 
 	/* 3. Choose free blocks and pageblock types, zone by zone. */
 	for (zi = 0; zi < s->nz; zi++) {
@@ -1009,6 +1026,13 @@ static int layout(struct pstate *s, struct layout_report *rep)
 			p += 1ULL << o;
 		}
 	}
+	return 0;
+}
+
+/* Blocks allocated before tracing: the first event of each is its free. */
+static void mark_before_blocks(struct pstate *s)
+{
+	size_t i;
 
 	/* 5. Blocks allocated before tracing (first event a free). */
 	for (i = 0; i < s->nev; i++) {
@@ -1026,6 +1050,13 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		for (j = 0; j < n; j++)
 			s->role[e->pfn + j] = 3;
 	}
+}
+
+/* Give everything back, then take it again in the chosen shapes. */
+static void retake_in_shape(struct pstate *s, struct layout_report *rep)
+{
+	uint64_t pfn;
+	size_t i;
 
 	/* 6. Give everything back, then take it again in the chosen shapes. */
 	for (pfn = 0; pfn < s->end_pfn; pfn++)
@@ -1061,6 +1092,12 @@ static int layout(struct pstate *s, struct layout_report *rep)
 	for (pfn = 0; pfn < s->end_pfn; pfn++)
 		if (s->hord[pfn] >= 0 && s->hkind[pfn] == H_REST)
 			rep->rest_held += 1UL << s->hord[pfn];
+}
+
+/* Managed pages and watermarks as the capture's. */
+static void set_managed_and_wmarks(struct pstate *s, struct layout_report *rep)
+{
+	int zi;
 
 	/* 7. Managed pages: only the region counts. */
 	for (zi = 0; zi < s->nz; zi++) {
@@ -1085,6 +1122,13 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		if (pages_min)
 			kmm_sysctl_min_free_kbytes(pages_min * (KMM_PAGE_SIZE >> 10));
 	}
+}
+
+/* Free the chosen blocks and lay out the per-CPU lists. */
+static int release_free_memory(struct pstate *s, struct layout_report *rep)
+{
+	size_t i;
+	int zi;
 
 	/* 8. Free the free blocks: never-used ones first, then by first use,
 	 * latest first, so the first used ends at the head of its list. */
@@ -1127,6 +1171,24 @@ static int layout(struct pstate *s, struct layout_report *rep)
 		for (unsigned cpu = 0; cpu < kmm_machine.nr_cpus; cpu++)
 			rep->pcp_laid += (unsigned long)kmm_zone_of(z)->per_cpu_pageset[cpu].count;
 	}
+	return 0;
+}
+
+static int layout(struct pstate *s, struct layout_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	kmm_drain_all_pages(NULL);
+	probe_free_memory(s);
+	if (prescan(s))
+		return -ENOMEM;
+	choose_pcp_pages(s, rep);
+	if (choose_free_layout(s, rep))
+		return -ENOMEM;
+	mark_before_blocks(s);
+	retake_in_shape(s, rep);
+	set_managed_and_wmarks(s, rep);
+	if (release_free_memory(s, rep))
+		return -ENOMEM;
 	return 0;
 }
 
