@@ -1,7 +1,8 @@
 # kmm - convenience front end over meson/ninja.
 #
 #   make / make build   configure build/ (meson) if needed and build
-#   make run            build, then ./build/kmm run
+#   make run            build, then ./build/kmm run (pictures in
+#                       build/kmm-run.svg and build/kmm-run.html)
 #   make test           build, run the suite, last line "N passed, N failed"
 #   make asan           build-asan/: ASan + UBSan, run the suite
 #   make tsan           build-tsan/: TSan, run the tests of suite 'threads'
@@ -75,7 +76,7 @@ build: deps
 	@$(NINJA) -C $(BUILD)
 
 run: build
-	@./$(BUILD)/kmm run
+	@./$(BUILD)/kmm run --map $(BUILD)/kmm-run
 
 # `meson test` runs every test binary; scripts/summarize-tests.sh adds up the
 # test cases (Criterion's Synthesis lines) and prints the final line.

@@ -26,7 +26,7 @@ out=$("$kmm" --help)
 grep -q "^  map " <<<"$out" && ok "kmm --help lists map" || bad "kmm --help lists map"
 "$kmm" info no-such-report >/dev/null 2>&1; [[ $? == 2 ]] && ok "unknown report: 2" || bad "unknown report"
 "$kmm" replay /no/such/trace >/dev/null 2>&1; [[ $? == 1 ]] && ok "missing trace: 1" || bad "missing trace"
-"$kmm" run --boot "mem=1K" >/dev/null 2>&1; [[ $? == 1 ]] && ok "bad boot: 1" || bad "bad boot"
+"$kmm" run --no-map --boot "mem=1K" >/dev/null 2>&1; [[ $? == 1 ]] && ok "bad boot: 1" || bad "bad boot"
 for r in buddyinfo pagetypeinfo zoneinfo meminfo cma; do
 	out=$("$kmm" info --boot "mem=64M cma=8M" "$r")
 	[[ -n $out ]] && ok "info $r" || bad "info $r"
@@ -41,12 +41,12 @@ grep -q "^count: 2048$" <<<"$out" && ok "info cma: count" ||
 # Progress: a run of more than a second draws on stderr when forced, and
 # the same run's stdout does not change; a short run draws nothing.
 steps=6000000
-err=$(KMM_PROGRESS=1 "$kmm" run --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null)
+err=$(KMM_PROGRESS=1 "$kmm" run --no-map --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null)
 [[ $err == *$'\r'workload*%* ]] && ok "progress bar on stderr" || bad "no progress bar: ${err:0:200}"
-err=$(KMM_PROGRESS=0 "$kmm" run --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null)
+err=$(KMM_PROGRESS=0 "$kmm" run --no-map --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null)
 [[ $err != *$'\r'* ]] && ok "KMM_PROGRESS=0: none" || bad "KMM_PROGRESS=0 drew a bar"
-err=$("$kmm" run --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null </dev/null)
+err=$("$kmm" run --no-map --steps $steps --seed 2 --boot "mem=256M kmm.mode=shadow" 2>&1 >/dev/null </dev/null)
 [[ $err != *$'\r'* ]] && ok "not a terminal: no bar" || bad "bar drawn on a pipe"
-err=$(KMM_PROGRESS=1 "$kmm" run --steps 100 --seed 2 --boot "mem=64M" 2>&1 >/dev/null)
+err=$(KMM_PROGRESS=1 "$kmm" run --no-map --steps 100 --seed 2 --boot "mem=64M" 2>&1 >/dev/null)
 [[ $err != *$'\r'* ]] && ok "short run: no bar" || bad "short run drew a bar"
 exit $fail

@@ -86,7 +86,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmm run [--boot \"PARAMS\"] [--steps N] [--threads N] [--seed N]\n"
-		"               [--map PREFIX]\n"
+		"               [--map PREFIX | --no-map]\n"
 		"\n"
 		"Boot a machine (default: mem=1G, one CPU per host CPU) and run the\n"
 		"main job: every CPU allocates and frees pages of all orders and\n"
@@ -101,7 +101,9 @@ static void run_usage(FILE *f)
 		"  --threads N     worker threads (default: one per CPU)\n"
 		"  --seed N        workload seed (default: from the clock; printed)\n"
 		"  --map PREFIX    write PREFIX.svg and PREFIX.html (kmm map) after the\n"
-		"                  workload, while a quarter of its blocks are held\n");
+		"                  workload, while a quarter of its blocks are held\n"
+		"                  (default: kmm-run.svg and kmm-run.html here)\n"
+		"  --no-map        write no pictures\n");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -112,10 +114,11 @@ static int cmd_run(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "map", required_argument, NULL, 'm' },
+		{ "no-map", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *map_prefix = NULL;
+	const char *map_prefix = "kmm-run";
 	struct workload_opts wo = { .steps = 200000, .keep_percent = 25 };
 	struct workload_result r;
 	uint64_t free_boot, free_end, pt_boot, pt_pages;
@@ -130,6 +133,7 @@ static int cmd_run(int argc, char **argv)
 		switch (c) {
 		case 'b': boot_cmdline = optarg; break;
 		case 'm': map_prefix = optarg; break;
+		case 'M': map_prefix = NULL; break;
 		case 's': wo.steps = strtoul(optarg, NULL, 0); break;
 		case 't': wo.threads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'S': wo.seed = strtoull(optarg, NULL, 0); break;
@@ -177,8 +181,13 @@ static int cmd_run(int argc, char **argv)
 	print_report(kmm_report_buddyinfo);
 	printf("\n==> /proc/pagetypeinfo (after, %lu blocks held) <==\n", r.held_blocks);
 	print_report(kmm_report_pagetypeinfo);
-	if (map_prefix && map_write(map_prefix))
-		ret = 1;
+	if (map_prefix) {
+		if (map_write(map_prefix))
+			ret = 1;
+		else
+			printf("\n==> pictures <==\n%s.svg and %s.html (kmm map: pageblocks, pages, the vmalloc space)\n",
+			       map_prefix, map_prefix);
+	}
 
 	if (workload_release(&r)) {
 		fprintf(stderr, "kmm: FAIL: %lu corrupted pages on release\n",
