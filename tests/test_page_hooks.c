@@ -171,6 +171,20 @@ Test(page_hooks, set_pageblock_migratetype_moves_free_pages)
 	valid("back");
 }
 
+Test(page_hooks, set_pageblock_migratetype_retypes_a_whole_max_order_block)
+{
+	uint64_t base = free_max_block();
+
+	/* Asked for the second pageblock: both go, with the whole block. */
+	cr_assert_eq(kmm_set_pageblock_migratetype(base + 512, KMM_MIGRATE_RECLAIMABLE), 1024);
+	cr_assert_eq(kmm_get_pfnblock_migratetype(base), KMM_MIGRATE_RECLAIMABLE);
+	cr_assert_eq(kmm_get_pfnblock_migratetype(base + 512), KMM_MIGRATE_RECLAIMABLE);
+	cr_assert_eq(kmm_pfn_to_page(base)->alloc_mt, KMM_MIGRATE_RECLAIMABLE, "not on the new list");
+	valid("retype max-order block");
+	cr_assert_eq(kmm_set_pageblock_migratetype(base, KMM_MIGRATE_MOVABLE), 1024);
+	valid("back");
+}
+
 Test(page_hooks, managed_pages_and_watermarks)
 {
 	struct kmm_zone *z = kt_zone(0, KMM_ZONE_DMA32);

@@ -151,7 +151,9 @@ bool kmm_take_page_off_buddy(struct kmm_page *page);
 /**
  * kmm_set_pageblock_migratetype - give the pageblock of @pfn the type
  * @mt (Unmovable, Movable or Reclaimable), moving the free pages it holds
- * to that type's lists, as the fallback path's block claim does.
+ * to that type's lists, as the fallback path's block claim does; a free
+ * block larger than a pageblock is retyped whole, with every pageblock it
+ * covers (change_pageblock_range()).
  * CMA, HighAtomic and isolated pageblocks have their own owners and are
  * refused.  Context: any thread; takes zone->lock.
  * Return: the number of free pages moved; -EINVAL for a bad @mt or a PFN

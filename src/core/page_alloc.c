@@ -2238,6 +2238,34 @@ long kmm_set_pageblock_migratetype(uint64_t pfn, int mt)
 		kmm_port_unlock(&z->lock);
 		return -KMM_EBUSY;
 	}
+	{
+		/* A free block larger than a pageblock (order 10) is retyped
+		 * whole, every pageblock of it, as change_pageblock_range()
+		 * does for the kernel's block claims: else it would sit on one
+		 * type's list across pageblocks of two types. */
+		uint64_t pb = KMM_ALIGN_DOWN(pfn, KMM_PAGEBLOCK_NR_PAGES), p;
+		unsigned o;
+		struct kmm_page *hp = free_block_covering(z, pb, &o);
+
+		if (hp && o > KMM_PAGEBLOCK_ORDER) {
+			uint64_t head = kmm_page_to_pfn(hp), end = head + (1ULL << o);
+
+			for (p = head; p < end; p += KMM_PAGEBLOCK_NR_PAGES) {
+				int t = get_pfnblock_mt(z, p);
+
+				if (t == KMM_MIGRATE_CMA || t == KMM_MIGRATE_HIGHATOMIC ||
+				    kmm__pageblock_isolated(z, p)) {
+					kmm_port_unlock(&z->lock);
+					return -KMM_EBUSY;
+				}
+			}
+			move_to_free_list(hp, z, o, hp->alloc_mt, mt);
+			for (p = head; p < end; p += KMM_PAGEBLOCK_NR_PAGES)
+				set_pfnblock_mt(z, p, mt);
+			kmm_port_unlock(&z->lock);
+			return 1L << o;
+		}
+	}
 	moved = move_freepages_block(z, page, mt);
 	kmm_port_unlock(&z->lock);
 	return moved < 0 ? -KMM_EINVAL : moved;

@@ -61,15 +61,37 @@ struct kmm_mm_struct;
 
 /**
  * kmm_mm_share_send - hand [@addr, @addr + @len) of user mm @mm to the
- * process at the other end of the Unix-domain socket @sock: one message
- * carrying the node memfds (SCM_RIGHTS) and the list of runs (PFN-
- * contiguous, same protection) the range maps; unmapped pages are holes.
- * What the receiver can reach: every page of every node memfd sent (they
- * are the machine's physical memory), not only the pages of the range;
- * it cannot resize them (they are sealed).  Send only to a process you
- * would give that memory.
- * Context: takes @mm's mmap_lock.  Return: 0; -EINVAL (bad range, shadow
- * mode, nothing mapped); -ENOMEM; -errno of sendmsg().
+ * process at the other end of the stream Unix-domain socket @sock: one
+ * message carrying a file per node the range uses (SCM_RIGHTS), then the
+ * list of runs (PFN-contiguous, same protection) the range maps; unmapped
+ * pages are holes.  @len is rounded up to whole pages.
+ *
+ * Files: a node whose pages in the range are all mapped read-only is sent
+ * as a read-only reopen of its memfd (O_RDONLY through /proc/self/fd): the
+ * receiver can neither write it nor map it writable.  A node with a
+ * writable page in the range is sent as the memfd itself, read-write (its
+ * read-only runs, if any, still go through a read-only reopen).
+ *
+ * Pins: every page sent gets one more reference, never dropped while the
+ * machine lives (kmm cannot see the receiver unmap it): the sender's
+ * munmap or vfree drops only its own reference, so the page is never
+ * freed or reused, and migration of it fails (alloc_contig_range() over
+ * it returns -EBUSY, "pinned").  A page the range maps that nobody holds
+ * (a raw remap_pfn_range() of a free frame) is refused with -EFAULT, and
+ * nothing is pinned or sent.  Once sendmsg() has been tried the pins stay,
+ * even if sending fails.
+ *
+ * What the receiver can reach: every page of every file sent (the node's
+ * physical memory), not only the pages of the range, read-only or
+ * read-write as above; it cannot resize the files (they are sealed).
+ * docs/SECURITY.md has the details.  Send only to a process you would
+ * give that memory.
+ *
+ * Context: takes @mm's mmap_lock (the walk, the reopens and the pins
+ * happen under it).  Return: 0; -EINVAL (no user mm, unaligned @addr,
+ * @len 0, a range outside the mm, shadow mode, not a SOCK_STREAM socket,
+ * nothing mapped); -ENOMEM; -EFAULT (see above); -errno of the reopen, of
+ * sendmsg() or send(); -EIO (a short header).
  */
 int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 		      unsigned long len);
@@ -77,10 +99,14 @@ int kmm_mm_share_send(int sock, struct kmm_mm_struct *mm, unsigned long addr,
 /**
  * kmm_mm_share_recv - receive what kmm_mm_share_send() sent on @sock and
  * map it, in this process, at a new address of the same length: the
- * same pages, the same protections, holes PROT_NONE.  Needs no booted
- * kmm (any process may call it).
+ * same pages, the same protections, holes PROT_NONE.  Read-only runs are
+ * mapped from a read-only file, so they cannot be made writable
+ * (mprotect() fails).  The files arrive close-on-exec and are closed once
+ * the runs are mapped.  Needs no booted kmm (any process may call it).
  * Return: the address and *@len, or NULL with errno set (EPROTO for a
- * malformed message).  munmap(addr, *len) undoes it.
+ * malformed or cut-short message, ENOMEM, or the errno of recvmsg() or
+ * mmap()).
+ * munmap(addr, *len) undoes it.
  */
 void *kmm_mm_share_recv(int sock, size_t *len);
 
