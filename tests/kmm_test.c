@@ -442,14 +442,18 @@ uint64_t kt_rand(uint64_t *s)
 
 static sigjmp_buf probe_jb;
 static volatile sig_atomic_t probing;
+static void *volatile probe_addr;	/* the last probe fault's si_addr */
+static volatile int probe_sig;
 
 /* Outside a probe the signal is re-raised with the default action. */
 static void probe_handler(int sig, siginfo_t *si, void *uc)
 {
-	(void)si;
 	(void)uc;
-	if (probing)
+	if (probing) {
+		probe_addr = si->si_addr;
+		probe_sig = sig;
 		siglongjmp(probe_jb, 1);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -466,11 +470,23 @@ static void probe_install(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+void *kt_probe_fault_addr(void)
+{
+	return probe_addr;
+}
+
+int kt_probe_fault_sig(void)
+{
+	return probe_sig;
+}
+
 __attribute__((noinline)) bool kt_probe_read(const void *p, unsigned char *out)
 {
 	unsigned char v;
 
 	probe_install();
+	probe_addr = NULL;
+	probe_sig = 0;
 	if (sigsetjmp(probe_jb, 1)) {
 		probing = 0;
 		return false;
@@ -486,6 +502,8 @@ __attribute__((noinline)) bool kt_probe_read(const void *p, unsigned char *out)
 __attribute__((noinline)) bool kt_probe_write(void *p, int v)
 {
 	probe_install();
+	probe_addr = NULL;
+	probe_sig = 0;
 	if (sigsetjmp(probe_jb, 1)) {
 		probing = 0;
 		return false;

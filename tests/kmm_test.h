@@ -142,6 +142,10 @@ uint64_t kt_fill(struct kt_blocks *b, kmm_gfp_t gfp, int max_order);
 bool kt_probe_read(const void *p, unsigned char *out);
 /* Write @v at @p (v < 0: write back the byte already there). */
 bool kt_probe_write(void *p, int v);
+/* After a probe that faulted: the address the host reported (si_addr)
+ * and the signal (SIGSEGV or SIGBUS); NULL and 0 after one that did not. */
+void *kt_probe_fault_addr(void);
+int kt_probe_fault_sig(void);
 
 /*
  * A worker thread's first error, for the main thread to assert on (the

@@ -58,61 +58,19 @@
 
 TestSuite(security, .fini = kt_fini, .timeout = 120);
 
-/* ---- fault probes that record the faulting address --------------------- */
-
-static sigjmp_buf fault_jb;
-static volatile sig_atomic_t fault_armed;
-static void *volatile fault_addr;
-static volatile int fault_sig;
-
-static void fault_handler(int sig, siginfo_t *si, void *uc)
-{
-	(void)uc;
-	if (!fault_armed) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	fault_addr = si->si_addr;
-	fault_sig = sig;
-	fault_armed = 0;
-	siglongjmp(fault_jb, 1);
-}
-
-static void fault_install(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = fault_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-}
+/* ---- fault probes (tests/kmm_test.c) that give the faulting address ------ */
 
 /*
  * Touch one byte at @p (store @v when @write, else load into *@out).
  * Return: NULL when the access did not fault, else the faulting address
- * the kernel reported.
+ * the host reported.
  */
-static __attribute__((noinline)) void *touch(void *p, bool write, int v, unsigned char *out)
+static void *touch(void *p, bool write, int v, unsigned char *out)
 {
-	fault_install();
-	fault_addr = NULL;
-	if (sigsetjmp(fault_jb, 1))
-		return fault_addr ? fault_addr : (void *)1;
-	fault_armed = 1;
-	if (write) {
-		*(volatile unsigned char *)p = (unsigned char)v;
-	} else {
-		unsigned char x = *(volatile unsigned char *)p;
+	bool ok = write ? kt_probe_write(p, v) : kt_probe_read(p, out);
+	void *a = kt_probe_fault_addr();
 
-		if (out)
-			*out = x;
-	}
-	fault_armed = 0;
-	return NULL;
+	return ok ? NULL : a ? a : (void *)1;
 }
 
 /* Both a load and a store at @p fault, at exactly @p. */
@@ -122,7 +80,7 @@ static void assert_faults_at(void *p, const char *what)
 
 	cr_assert_eq(a, p, "%s: a load at %p %s (fault address %p)", what, p,
 		     a ? "faulted elsewhere" : "did not fault", a);
-	cr_assert(fault_sig == SIGSEGV || fault_sig == SIGBUS);
+	cr_assert(kt_probe_fault_sig() == SIGSEGV || kt_probe_fault_sig() == SIGBUS);
 	a = touch(p, true, 0x77, NULL);
 	cr_assert_eq(a, p, "%s: a store at %p %s (fault address %p)", what, p,
 		     a ? "faulted elsewhere" : "did not fault", a);
