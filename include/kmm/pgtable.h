@@ -92,10 +92,11 @@ struct kmm_mm_struct {
 	struct kmm_list_head mm_list;	/* on the list of user mms (faults) */
 	atomic_ulong nr_faults;		/* first-touch faults resolved */
 	/* Pages whose host unmap failed: the host may still map them, so they
-	 * keep a reference until the mm (its whole host range) goes.  Under
-	 * mmap_lock. */
-	struct kmm_page **zap_held;
-	unsigned long nr_zap_held, zap_held_cap;
+	 * keep a reference until the mm (its whole host range) goes, linked
+	 * through page->lru (an unmapped page has no other owner list), so
+	 * holding one needs no memory.  Under mmap_lock. */
+	struct kmm_list_head zap_held;
+	unsigned long nr_zap_held;
 };
 
 /* The kernel's address space (vmalloc space lives here). */

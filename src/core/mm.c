@@ -170,24 +170,8 @@ static int zap_pte(kmm_pte_t *ptep, unsigned long addr, void *data)
  */
 static void hold_page(struct kmm_mm_struct *mm, struct kmm_page *page)
 {
-	if (mm->nr_zap_held == mm->zap_held_cap) {
-		unsigned long cap = mm->zap_held_cap ? 2 * mm->zap_held_cap : 64;
-		struct kmm_page **a = kmm_port_meta_alloc(cap * sizeof(*a));
-
-		if (!a) {
-			kmm_pr_err("mm: pfn %#llx freed though the host may still map it (no memory to hold it)",
-				   (unsigned long long)kmm_page_to_pfn(page));
-			kmm_put_page(page);
-			return;
-		}
-		if (mm->zap_held) {
-			kmm_memcpy(a, mm->zap_held, mm->nr_zap_held * sizeof(*a));
-			kmm_port_meta_free(mm->zap_held, mm->zap_held_cap * sizeof(*a));
-		}
-		mm->zap_held = a;
-		mm->zap_held_cap = cap;
-	}
-	mm->zap_held[mm->nr_zap_held++] = page;
+	kmm_list_add_tail(&page->lru, &mm->zap_held);
+	mm->nr_zap_held++;
 }
 
 /* Drop what one mapping of @page held; @host_gone: its host unmap took. */
@@ -318,6 +302,7 @@ struct kmm_mm_struct *kmm_mm_create(unsigned long size)
 		return NULL;
 	}
 	mm->user = true;
+	kmm_list_init(&mm->zap_held);
 	kmm_port_lock_init(&mm->mmap_lock);
 	mm->mm_rb = KMM_RB_ROOT;
 	mm->mmap_base = base;
@@ -354,10 +339,13 @@ void kmm_mm_destroy(struct kmm_mm_struct *mm)
 	kmm_mm_free_pgtables(mm);
 	kmm_port_user_release(mm->mmap_base, mm->task_size - mm->mmap_base);
 	/* The host range is gone: pages a failed unmap kept can go too. */
-	for (unsigned long i = 0; i < mm->nr_zap_held; i++)
-		kmm_put_page(mm->zap_held[i]);
-	if (mm->zap_held)
-		kmm_port_meta_free(mm->zap_held, mm->zap_held_cap * sizeof(*mm->zap_held));
+	while (!kmm_list_empty(&mm->zap_held)) {
+		struct kmm_page *page = kmm_list_entry(mm->zap_held.next, struct kmm_page, lru);
+
+		kmm_list_del(&page->lru);
+		mm->nr_zap_held--;
+		kmm_put_page(page);
+	}
 	kmm_port_meta_free(mm, sizeof(*mm));
 }
 
