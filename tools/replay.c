@@ -906,6 +906,8 @@ pages:
 			printf("\n-- page allocator, no resync: kmm's own placements from the same start --\n");
 			ret = kmm_replay_pages(dir, trace, extra, false, o.verbose);
 		}
+		if (ret < 0)	/* nothing to replay: said once */
+			ret = 0;
 	}
 	return ret;
 }

@@ -7,7 +7,8 @@ int kmm_replay_main(int argc, char **argv);
 /*
  * The page-allocator replay (replay_pages.c): @dir holds zoneinfo.before.gz
  * and buddyinfo.before/.after, @trace the ftrace text.  Prints its report;
- * returns 0, or 1 when the machine could not be built or a validator failed.
+ * returns 0, 1 when the machine could not be built or a validator failed,
+ * or -1 (after one line saying why) when there is nothing to replay.
  */
 int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
 		     bool resync, bool verbose);

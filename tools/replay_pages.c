@@ -1573,11 +1573,11 @@ int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
 	}
 	if (load_zoneinfo(&s, dir) || match_zones(&s)) {
 		printf("page allocator         skipped: no zoneinfo.before.gz with zone spans in %s\n", dir);
-		return 0;
+		return -1;
 	}
 	if (load_buddyinfo(&s, dir, "buddyinfo.before", false)) {
 		printf("page allocator         skipped: no buddyinfo.before in %s\n", dir);
-		return 0;
+		return -1;
 	}
 	load_buddyinfo(&s, dir, "buddyinfo.after", true);
 	load_pagetypeinfo(&s, dir);
@@ -1588,8 +1588,8 @@ int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
 	for (i = 0; i < s.nev && s.ev[i].kind >= EV_VALLOC; i++)
 		;
 	if (i == s.nev) {
-		printf("page allocator         no mm_page_* events in the trace\n");
-		ret = 0;
+		printf("page allocator         skipped: no mm_page_* events in the trace\n");
+		ret = -1;
 		goto out;
 	}
 	snprintf(cmd, sizeof(cmd), "kmm.mode=shadow mem=%" PRIu64 "K nr_cpus=%u %s",
