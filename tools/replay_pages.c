@@ -696,7 +696,24 @@ static void choose_free_blocks(struct pstate *s, struct kzone *z, struct layout 
 	free(c);
 }
 
-/* Pageblocks no free block decided: by the trace's first allocations. */
+/* Does the trace or the layout use any page of the pageblock at @p0? */
+static bool pageblock_touched(const struct pstate *s, const struct kzone *z, uint64_t p0)
+{
+	uint64_t i;
+
+	for (i = 0; i < KMM_PAGEBLOCK_NR_PAGES && p0 + i < z->re; i++)
+		if (s->role[p0 + i] || s->first[p0 + i])
+			return true;
+	return false;
+}
+
+/*
+ * Pageblocks no free block decided: first those the trace uses, by the
+ * migratetype of their first allocations; then the untouched ones, lowest
+ * first, fill what pagetypeinfo still counts (Unmovable first: memory the
+ * kernel allocated long before tracing is mostly its own), and the rest
+ * stay Movable, as boot left them, outside what the kernel managed.
+ */
 static void assign_pageblocks(struct pstate *s, struct kzone *z, struct layout *L)
 {
 	uint64_t nb = (z->re - pb_base(z) + KMM_PAGEBLOCK_NR_PAGES - 1) / KMM_PAGEBLOCK_NR_PAGES, b;
@@ -706,21 +723,8 @@ static void assign_pageblocks(struct pstate *s, struct kzone *z, struct layout *
 		uint64_t p0 = pb_base(z) + b * KMM_PAGEBLOCK_NR_PAGES, i;
 		int t, best = -1;
 
-		if (L->pbt[b] >= 0)
+		if (L->pbt[b] >= 0 || !pageblock_touched(s, z, p0))
 			continue;
-		for (i = 0; i < KMM_PAGEBLOCK_NR_PAGES && p0 + i < z->re; i++)
-			if (s->role[p0 + i] || s->first[p0 + i])
-				break;
-		if (i == KMM_PAGEBLOCK_NR_PAGES || p0 + i >= z->re) {
-			/* Untouched: stays Movable, as boot left it; counted as
-			 * one of the kernel's Movable blocks while there is room,
-			 * else taken to be outside what the kernel managed. */
-			if (!z->have_types || L->nb[KMM_MIGRATE_MOVABLE] < z->blocks[KMM_MIGRATE_MOVABLE]) {
-				L->pbt[b] = KMM_MIGRATE_MOVABLE;
-				L->nb[KMM_MIGRATE_MOVABLE]++;
-			}
-			continue;
-		}
 		for (i = 0; i < KMM_PAGEBLOCK_NR_PAGES && p0 + i < z->re; i++) {
 			uint64_t p = p0 + i;
 
@@ -741,6 +745,25 @@ static void assign_pageblocks(struct pstate *s, struct kzone *z, struct layout *
 			best = KMM_MIGRATE_MOVABLE;
 		L->pbt[b] = (int8_t)best;
 		L->nb[best]++;
+	}
+	for (b = 0; b < nb; b++) {
+		static const int order[] = { KMM_MIGRATE_UNMOVABLE, KMM_MIGRATE_RECLAIMABLE,
+					     KMM_MIGRATE_MOVABLE };
+		unsigned k;
+
+		if (L->pbt[b] >= 0)
+			continue;
+		if (!z->have_types) {
+			L->pbt[b] = KMM_MIGRATE_MOVABLE;
+			L->nb[KMM_MIGRATE_MOVABLE]++;
+			continue;
+		}
+		for (k = 0; k < 3; k++)
+			if (L->nb[order[k]] < z->blocks[order[k]]) {
+				L->pbt[b] = (int8_t)order[k];
+				L->nb[order[k]]++;
+				break;
+			}
 	}
 }
 
