@@ -1288,6 +1288,29 @@ static void uffd_init(void)
 	pthread_attr_destroy(&attr);
 }
 
+/*
+ * What every userfaultfd-backed call does first: nothing in shadow mode or
+ * for no pages (0), a checked range (its length in *@len), the userfaultfd
+ * set up (-ENOSYS without one), and the kmm_fail_host_call fault point
+ * (-ENOMEM).  Return: 1 to go on, else the call's return value.
+ */
+static int uffd_call_begin(const char *what, uintptr_t va, size_t nr_pages, size_t *len)
+{
+	int ret;
+
+	if (shadow_mode() || nr_pages == 0)
+		return 0;
+	ret = check_range(what, va, nr_pages, len);
+	if (ret)
+		return ret;
+	pthread_once(&uffd.once, uffd_init);
+	if (uffd.fd < 0)
+		return -ENOSYS;
+	if (host_call_fails(*len))
+		return -ENOMEM;
+	return 1;
+}
+
 int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
 {
 	struct uffdio_register reg;
@@ -1295,16 +1318,9 @@ int kmm_port_demand_map(uintptr_t va, size_t nr_pages, unsigned prot)
 	void *p;
 	int ret, err = 0;
 
-	if (shadow_mode() || nr_pages == 0)
-		return 0;
-	ret = check_range("demand_map", va, nr_pages, &len);
-	if (ret)
+	ret = uffd_call_begin("demand_map", va, nr_pages, &len);
+	if (ret <= 0)
 		return ret;
-	pthread_once(&uffd.once, uffd_init);
-	if (uffd.fd < 0)
-		return -ENOSYS;
-	if (host_call_fails(len))
-		return -ENOMEM;
 	pthread_rwlock_rdlock(&region_lock);
 	if (!region_covers_locked(va, len)) {
 		pthread_rwlock_unlock(&region_lock);
@@ -1342,16 +1358,9 @@ int kmm_port_migrate_fence(uintptr_t va, size_t nr_pages, unsigned prot)
 	size_t len;
 	int ret;
 
-	if (shadow_mode() || nr_pages == 0)
-		return 0;
-	ret = check_range("migrate_fence", va, nr_pages, &len);
-	if (ret)
+	ret = uffd_call_begin("migrate_fence", va, nr_pages, &len);
+	if (ret <= 0)
 		return ret;
-	pthread_once(&uffd.once, uffd_init);
-	if (uffd.fd < 0)
-		return -ENOSYS;
-	if (host_call_fails(len))
-		return -ENOMEM;
 	if (uffd.minor) {
 		reg = (struct uffdio_register){
 			.range = { .start = va, .len = len },
