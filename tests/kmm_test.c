@@ -526,6 +526,13 @@ void kt_worker_error(int *errors, char *msg, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+void kt_assert_validator(int r, const char *name, const char *what)
+{
+	if (r)
+		kt_log_dump(what);
+	cr_assert_eq(r, 0, "%s = %d after %s", name, r, what);
+}
+
 void kt_assert_quiet(const char *what)
 {
 	int bad = 0;

@@ -54,6 +54,10 @@ void kt_log_dump(const char *why);
 /* Assert nothing at KMM_LOG_ERR or above and no "BUG" was logged so far
  * (the log is dumped first when something was). */
 void kt_assert_quiet(const char *what);
+/* Assert that validator @name returned 0 (@r) after @what (kt_assert_valid
+ * below is the page allocator's); on failure the
+ * captured log is dumped first, so the validator's message is seen. */
+void kt_assert_validator(int r, const char *name, const char *what);
 
 /* ---- boot ---------------------------------------------------------------- */
 

@@ -64,13 +64,8 @@ static bool is_shadow(void)
 /* Both validators. */
 static void check(const char *what)
 {
-	int r;
-
 	kt_assert_valid(what);
-	r = kmm_cma_validate();
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_cma_validate() = %d after %s", r, what);
+	kt_assert_validator(kmm_cma_validate(), "kmm_cma_validate()", what);
 }
 
 static uint64_t free_now(void)

@@ -43,15 +43,8 @@ struct obj {
 
 static void check_valid(const char *what)
 {
-	int r = kmm_kvfree_rcu_validate();
-
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_kvfree_rcu_validate() = %d after %s", r, what);
-	r = kmm_vmalloc_validate();
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
+	kt_assert_validator(kmm_kvfree_rcu_validate(), "kmm_kvfree_rcu_validate()", what);
+	kt_assert_validator(kmm_vmalloc_validate(), "kmm_vmalloc_validate()", what);
 }
 
 static struct kmm_kvfree_rcu_stats stats(void)

@@ -82,22 +82,11 @@ static bool is_shadow(void)
 /* The three validators (the first skipped for a NULL @mm). */
 static void check_valid(struct kmm_mm_struct *mm, const char *what)
 {
-	int r;
-
-	if (mm) {
-		r = kmm_mm_validate(mm);
-		if (r)
-			kt_log_dump(what);
-		cr_assert_eq(r, 0, "kmm_mm_validate() = %d after %s", r, what);
-	}
-	r = kmm_vmalloc_validate();
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
-	r = kmm_pgtable_validate(&kmm_init_mm, false, 0, 0);
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_pgtable_validate(init_mm) = %d after %s", r, what);
+	if (mm)
+		kt_assert_validator(kmm_mm_validate(mm), "kmm_mm_validate()", what);
+	kt_assert_validator(kmm_vmalloc_validate(), "kmm_vmalloc_validate()", what);
+	kt_assert_validator(kmm_pgtable_validate(&kmm_init_mm, false, 0, 0),
+			"kmm_pgtable_validate(init_mm)", what);
 }
 
 /* Nothing at KMM_LOG_ERR or above, no "BUG" so far. */

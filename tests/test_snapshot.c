@@ -38,13 +38,8 @@ TestSuite(snapshot, .fini = kt_fini, .timeout = 120);
 
 static void check(const char *what)
 {
-	int r;
-
 	kt_assert_valid(what);
-	r = kmm_vmalloc_validate();
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
+	kt_assert_validator(kmm_vmalloc_validate(), "kmm_vmalloc_validate()", what);
 	kt_assert_quiet(what);
 }
 

@@ -434,7 +434,7 @@ static long env_long(const char *name, long def)
 
 static void validate_all(struct worker *w, int n, const char *what)
 {
-	int r;
+	char name[64];
 
 	/* Errors of the round first, then a log the validators' lines fit in
 	 * (contiguous allocations log every busy pageblock at debug level). */
@@ -444,19 +444,14 @@ static void validate_all(struct worker *w, int n, const char *what)
 	 * which would run under the validators. */
 	kmm_kvfree_rcu_barrier();
 	kt_assert_valid(what);
-	r = kmm_vmalloc_validate();
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
-	r = kmm_pgtable_validate(&kmm_init_mm, false, 0, 0);
-	cr_assert_eq(r, 0, "kmm_pgtable_validate() = %d after %s", r, what);
-	r = kmm_cma_validate();
-	cr_assert_eq(r, 0, "kmm_cma_validate() = %d after %s", r, what);
-	r = kmm__vmap_blocks_validate();
-	cr_assert_eq(r, 0, "kmm__vmap_blocks_validate() = %d after %s", r, what);
+	kt_assert_validator(kmm_vmalloc_validate(), "kmm_vmalloc_validate()", what);
+	kt_assert_validator(kmm_pgtable_validate(&kmm_init_mm, false, 0, 0),
+			    "kmm_pgtable_validate()", what);
+	kt_assert_validator(kmm_cma_validate(), "kmm_cma_validate()", what);
+	kt_assert_validator(kmm__vmap_blocks_validate(), "kmm__vmap_blocks_validate()", what);
 	for (int i = 0; i < n; i++) {
-		r = kmm_mm_validate(w[i].mm);
-		cr_assert_eq(r, 0, "kmm_mm_validate(thread %d) = %d after %s", i, r, what);
+		snprintf(name, sizeof(name), "kmm_mm_validate(thread %d)", i);
+		kt_assert_validator(kmm_mm_validate(w[i].mm), name, what);
 	}
 }
 

@@ -55,15 +55,9 @@ TestSuite(vmram, .fini = kt_fini, .timeout = 60);
 
 static void check_valid(const char *what)
 {
-	int r = kmm_vmalloc_validate();
-
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_vmalloc_validate() = %d after %s", r, what);
-	r = kmm_pgtable_validate(&kmm_init_mm, false, 0, 0);
-	if (r)
-		kt_log_dump(what);
-	cr_assert_eq(r, 0, "kmm_pgtable_validate() = %d after %s", r, what);
+	kt_assert_validator(kmm_vmalloc_validate(), "kmm_vmalloc_validate()", what);
+	kt_assert_validator(kmm_pgtable_validate(&kmm_init_mm, false, 0, 0),
+			"kmm_pgtable_validate()", what);
 }
 
 static bool is_shadow(void)
