@@ -63,7 +63,7 @@ struct replay_opts {
 	int busy_guess;
 };
 
-static gzFile open_gz(const char *dir, const char *name)
+gzFile replay_open_gz(const char *dir, const char *name)
 {
 	char p[4200];
 
@@ -187,7 +187,7 @@ static int cmp_ul(const void *a, const void *b)
 
 static void compare_after(const char *dir)
 {
-	gzFile f = open_gz(dir, "vmallocinfo.after.gz");
+	gzFile f = replay_open_gz(dir, "vmallocinfo.after.gz");
 	unsigned long *ours, *theirs = NULL;
 	size_t n_ours, n_theirs = 0, cap = 1024, i = 0, j = 0, common = 0;
 	char line[1024];
@@ -232,7 +232,7 @@ static void compare_after(const char *dir)
 	free(theirs);
 }
 
-static unsigned read_nproc(const char *dir)
+unsigned replay_read_nproc(const char *dir)
 {
 	char p[4200];
 	FILE *f;
@@ -498,7 +498,7 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	f = o->is_dir ? open_gz(dir, "trace.txt.gz") : gzopen(o->path, "rb");
+	f = o->is_dir ? replay_open_gz(dir, "trace.txt.gz") : gzopen(o->path, "rb");
 	if (!f) {
 		fprintf(stderr, "kmm replay: cannot open the trace in %s\n", o->path);
 		return 1;
@@ -510,7 +510,7 @@ static int run_pass(const struct replay_opts *o, const char *dir, const char *cm
 		return 1;
 	}
 	kmm_vmap_set_auto_purge(false);
-	vi = open_gz(dir, "vmallocinfo.before.gz");
+	vi = replay_open_gz(dir, "vmallocinfo.before.gz");
 	if (vi) {
 		load_vmallocinfo(vi, &loaded_busy, &loaded_lazy, &loaded_bad, o->busy_guess,
 				 use ? &use->hint : NULL, learn ? &learn->seen : NULL);
@@ -852,7 +852,7 @@ int kmm_replay_main(int argc, char **argv)
 			snprintf(dir, sizeof(dir), ".");
 	}
 	snprintf(cmd, sizeof(cmd), "kmm.mode=shadow mem=1G vmalloc=32T nr_cpus=%u %s",
-		 read_nproc(dir), extra);
+		 replay_read_nproc(dir), extra);
 	printf("kmm replay: %s\n", o.path);
 	if (pages_only && vmalloc_only) {
 		replay_usage(stderr);

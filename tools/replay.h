@@ -4,6 +4,12 @@
 /* `kmm replay`: see replay.c. Returns the exit status. */
 int kmm_replay_main(int argc, char **argv);
 #include <stdbool.h>
+#include <zlib.h>
+
+/* @dir/@name opened with gzopen (plain text too), or NULL. */
+gzFile replay_open_gz(const char *dir, const char *name);
+/* The capture's CPU count from @dir/nproc (2 when missing or bad). */
+unsigned replay_read_nproc(const char *dir);
 /*
  * The page-allocator replay (replay_pages.c): @dir holds zoneinfo.before.gz
  * and buddyinfo.before/.after, @trace the ftrace text.  Prints its report;

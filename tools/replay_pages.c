@@ -148,14 +148,6 @@ struct pstats {
 
 /* ---- input ------------------------------------------------------------- */
 
-static gzFile open_in(const char *dir, const char *name)
-{
-	char p[4200];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return gzopen(p, "r");
-}
-
 static struct kzone *zone_by_name(struct pstate *s, int node, const char *name,
 				  bool create)
 {
@@ -175,7 +167,7 @@ static struct kzone *zone_by_name(struct pstate *s, int node, const char *name,
 
 static int load_zoneinfo(struct pstate *s, const char *dir)
 {
-	gzFile f = open_in(dir, "zoneinfo.before.gz");
+	gzFile f = replay_open_gz(dir, "zoneinfo.before.gz");
 	char line[512], name[32];
 	struct kzone *z = NULL;
 	int node, cpu = -1;
@@ -218,7 +210,7 @@ static int load_zoneinfo(struct pstate *s, const char *dir)
 
 static int load_buddyinfo(struct pstate *s, const char *dir, const char *file, bool after)
 {
-	gzFile f = open_in(dir, file);
+	gzFile f = replay_open_gz(dir, file);
 	char line[512], name[32];
 	int node, n = 0;
 
@@ -264,7 +256,7 @@ static int type_index(const char *t)
 
 static void load_pagetypeinfo(struct pstate *s, const char *dir)
 {
-	gzFile f = open_in(dir, "pagetypeinfo.before.gz");
+	gzFile f = replay_open_gz(dir, "pagetypeinfo.before.gz");
 	char line[512], name[32], type[32];
 	int node, cols[8], ncols = 0;
 
@@ -1581,19 +1573,7 @@ int kmm_replay_pages(const char *dir, const char *trace, const char *extra_boot,
 	int zi, ret = 1;
 
 	s.verbose = verbose;
-	s.ncpu = 2;
-	{
-		char p[4200];
-		FILE *f;
-
-		snprintf(p, sizeof(p), "%s/nproc", dir);
-		f = fopen(p, "r");
-		if (f) {
-			if (fscanf(f, "%u", &s.ncpu) != 1 || !s.ncpu)
-				s.ncpu = 2;
-			fclose(f);
-		}
-	}
+	s.ncpu = replay_read_nproc(dir);
 	if (load_zoneinfo(&s, dir) || match_zones(&s)) {
 		printf("page allocator         skipped: no zoneinfo.before.gz with zone spans in %s\n", dir);
 		return -1;
