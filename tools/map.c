@@ -86,6 +86,7 @@ struct map_data {
 	bool page_mode;
 	struct kmm_snap_va *va;
 	long nr_va;
+	char *proc_buddyinfo;	/* kmm_report_buddyinfo() right after the zone walks */
 };
 
 static void map_data_free(struct map_data *d)
@@ -96,6 +97,7 @@ static void map_data_free(struct map_data *d)
 	}
 	free(d->zones);
 	free(d->va);
+	free(d->proc_buddyinfo);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -138,6 +140,16 @@ static int map_collect(struct map_data *d)
 			mz->nr_pbs = n;
 			d->nr_zones++;
 		}
+	/* The kernel-format report of the same moment, printed beside the
+	 * table counted from struct pages (they must agree). */
+	{
+		size_t need = kmm_report_buddyinfo(NULL, 0) + 1;
+
+		d->proc_buddyinfo = malloc(need);
+		if (!d->proc_buddyinfo)
+			return -1;
+		kmm_report_buddyinfo(d->proc_buddyinfo, need);
+	}
 	for (int tries = 0; tries < 4; tries++) {
 		long n = kmm_snapshot_vmalloc(NULL, 0), got;
 
@@ -847,7 +859,11 @@ static void write_totals(FILE *f, const struct map_data *d)
 			fprintf(f, "<td>%lu</td>", mz->zs.walk_free_blocks[o]);
 		fputs("</tr>\n", f);
 	}
-	fputs("</table>\n", f);
+	fputs("</table>\n<p>Counted from struct pages; the same machine's /proc/buddyinfo "
+	      "(kmm_report_buddyinfo(), from the zones' counters) at the same moment:</p>\n"
+	      "<pre id=\"proc-buddyinfo\">", f);
+	fputs(d->proc_buddyinfo, f);	/* digits, spaces, names: nothing to escape */
+	fputs("</pre>\n", f);
 
 	for (long i = 0; i < d->nr_va; i++) {
 		const struct kmm_snap_va *r = &d->va[i];
